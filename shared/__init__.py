@@ -1,0 +1,1 @@
+"""Code shared by the Parcours services: event contracts and delivery plumbing."""

@@ -1,0 +1,278 @@
+"""Every event of the journey, version 1.
+
+Rules (see docs/architecture.md): a field is never removed or retyped inside a
+version; new optional fields may be added; consumers ignore unknown fields.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import Field
+
+from shared.contracts.envelope import Envelope, EventData
+
+Gender = Literal["female", "male", "not_stated"]
+EducationLevel = Literal["below_3", "3", "4", "5", "6", "7", "8"]
+AgeBand = Literal["under_26", "26_44", "45_plus"]
+Decision = Literal["admitted", "waitlisted", "rejected", "withdrawn"]
+# v2 adds `no_show` (admitted, never came: frees the place, not a learner).
+DecisionV2 = Literal["admitted", "waitlisted", "rejected", "withdrawn", "no_show"]
+ExitReason = Literal[
+    "completed", "certified", "not_certified", "dropped_out", "excluded", "transferred"
+]
+DropoutCause = Literal["found_job", "personal", "health", "financial", "motivation", "other"]
+Situation = Literal[
+    "permanent_contract",
+    "fixed_term_6m_plus",
+    "self_employed",
+    "apprenticeship",
+    "fixed_term_under_6m",
+    "temporary_agency",
+    "further_study",
+    "job_seeker",
+    "inactive",
+]
+InformationSource = Literal["learner_statement", "employer", "administrative_record"]
+Mode = Literal["in_person", "remote", "hybrid"]
+FundingLine = Literal["gen_label", "public_contract_2021", "other"]
+
+
+# --- programmes -----------------------------------------------------------------
+
+
+class ProgrammeData(EventData):
+    centre_id: UUID
+    centre_name: str
+    title: str
+    region: str = Field(pattern=r"^\d{2}$")
+    job_family: str = Field(pattern=r"^[A-N]\d{4}$")
+    duration_months: int = Field(ge=1, le=48)
+    capacity: int = Field(ge=1)
+    start_date: date
+    mode: Mode = "in_person"
+    funding_line: FundingLine = "gen_label"
+
+
+class ProgrammeRegistered(Envelope):
+    EVENT_TYPE = "programme.registered"
+    data: ProgrammeData
+
+
+class SessionData(EventData):
+    """A cohort of a programme. The places it offers count in the year it starts."""
+
+    session_id: UUID
+    start_date: date
+    end_date: date
+    capacity: int = Field(ge=1)
+
+
+class SessionScheduled(Envelope):
+    EVENT_TYPE = "session.scheduled"
+    data: SessionData
+
+
+# --- applications ---------------------------------------------------------------
+
+
+class CandidateProfile(EventData):
+    """The pseudonymous attributes the indicators need; never a name or a contact."""
+
+    gender: Gender
+    education_level: EducationLevel
+    age_band: AgeBand
+    qpv: bool
+    zrr: bool
+    job_seeker: bool
+    region: str = Field(pattern=r"^\d{2}$")
+
+
+class ApplicationSubmittedData(EventData):
+    application_id: UUID
+    profile: CandidateProfile
+    # Added within v1 (optional): the session applied to.
+    session_id: UUID | None = None
+
+
+class ApplicationSubmitted(Envelope):
+    EVENT_TYPE = "application.submitted"
+    data: ApplicationSubmittedData
+
+
+class ApplicationDecidedData(EventData):
+    application_id: UUID
+    decision: Decision
+    reason: str | None = None
+
+
+class ApplicationDecided(Envelope):
+    EVENT_TYPE = "application.decided"
+    data: ApplicationDecidedData
+
+
+class ApplicationDecidedDataV2(EventData):
+    application_id: UUID
+    session_id: UUID | None = None
+    decision: DecisionV2
+    reason: str | None = None
+
+
+class ApplicationDecidedV2(Envelope):
+    """v2: the decision vocabulary gains `no_show`, which v1 consumers could not read."""
+
+    EVENT_TYPE = "application.decided"
+    SCHEMA_VERSION = 2
+    data: ApplicationDecidedDataV2
+
+
+class LearnerErasedData(EventData):
+    pass
+
+
+class LearnerErased(Envelope):
+    EVENT_TYPE = "learner.erased"
+    data: LearnerErasedData = LearnerErasedData()
+
+
+# --- training -------------------------------------------------------------------
+
+
+class TrainingStartedData(EventData):
+    pass
+
+
+class TrainingStarted(Envelope):
+    EVENT_TYPE = "training.started"
+    data: TrainingStartedData = TrainingStartedData()
+
+
+class TrainingAttendanceData(EventData):
+    hours: float = Field(gt=0, le=744)
+
+
+class TrainingAttendance(Envelope):
+    EVENT_TYPE = "training.attendance"
+    data: TrainingAttendanceData
+
+
+class TrainingMilestoneData(EventData):
+    milestone: str = Field(min_length=1, max_length=200)
+
+
+class TrainingMilestone(Envelope):
+    EVENT_TYPE = "training.milestone"
+    data: TrainingMilestoneData
+
+
+class TrainingInterruptedData(EventData):
+    reason: str | None = None
+
+
+class TrainingInterrupted(Envelope):
+    EVENT_TYPE = "training.interrupted"
+    data: TrainingInterruptedData = TrainingInterruptedData()
+
+
+class TrainingResumedData(EventData):
+    pass
+
+
+class TrainingResumed(Envelope):
+    EVENT_TYPE = "training.resumed"
+    data: TrainingResumedData = TrainingResumedData()
+
+
+class TrainingExitedData(EventData):
+    reason: ExitReason
+    dropout_cause: DropoutCause | None = None
+
+
+class TrainingExited(Envelope):
+    EVENT_TYPE = "training.exited"
+    data: TrainingExitedData
+
+
+class TrainingCorrectedData(EventData):
+    """A centre voided or amended a fact it posted. Carries the enrolment as it stands after the
+    correction, so that every consumer can replace what it derived instead of undoing it."""
+
+    corrected_event_id: UUID
+    action: Literal["void", "amend"]
+    fact_type: str
+    state: Literal["admitted", "started", "interrupted", "exited", "withdrawn", "no_show"]
+    started_at: datetime | None = None
+    exited_at: datetime | None = None
+    exit_reason: ExitReason | None = None
+    dropout_cause: DropoutCause | None = None
+
+
+class TrainingCorrected(Envelope):
+    EVENT_TYPE = "training.corrected"
+    data: TrainingCorrectedData
+
+
+# --- outcomes -------------------------------------------------------------------
+
+
+class FollowupDueData(EventData):
+    exit_date: date
+    observation_date: date
+    window_start: date
+    window_end: date
+
+
+class FollowupDue(Envelope):
+    EVENT_TYPE = "followup.due"
+    data: FollowupDueData
+
+
+class FollowupClosedData(EventData):
+    """A follow-up is over: its outcome is recorded, or the learner was unreachable, refused or exempt."""
+
+    status: Literal["recorded", "unreachable", "refused", "exempt"]
+    closed_on: date
+
+
+class FollowupClosed(Envelope):
+    EVENT_TYPE = "followup.closed"
+    data: FollowupClosedData
+
+
+class OutcomeRecordedData(EventData):
+    situation: Situation
+    digital_job: bool
+    source: InformationSource
+    observed_on: date
+    # Added within v1 (optional): set when this outcome corrects an earlier one, which it replaces.
+    corrects_event_id: UUID | None = None
+
+
+class OutcomeRecorded(Envelope):
+    EVENT_TYPE = "outcome.recorded"
+    data: OutcomeRecordedData
+
+
+EVENT_TYPES: dict[tuple[str, int], type[Envelope]] = {
+    (cls.EVENT_TYPE, cls.SCHEMA_VERSION): cls
+    for cls in (
+        ProgrammeRegistered,
+        SessionScheduled,
+        ApplicationSubmitted,
+        ApplicationDecided,
+        ApplicationDecidedV2,
+        LearnerErased,
+        TrainingStarted,
+        TrainingAttendance,
+        TrainingMilestone,
+        TrainingInterrupted,
+        TrainingResumed,
+        TrainingExited,
+        TrainingCorrected,
+        FollowupDue,
+        FollowupClosed,
+        OutcomeRecorded,
+    )
+}

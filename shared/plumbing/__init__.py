@@ -1,0 +1,1 @@
+"""Delivery plumbing every service uses: settings, database, outbox, inbox, consumers, HTTP basics."""

@@ -1,0 +1,47 @@
+"""Dead letters: list what a service set aside, and re-drive it after a fix.
+
+Only the plumbing queries the `dead_letters` table. A replay writes the original message back
+to its source topic through the outbox (same key, bytes and headers), so it is published like
+any other event; the consumers that had applied it already drop it through their inbox.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from shared.plumbing.outbox import add_rows
+
+LIST = """
+SELECT id, topic, partition, "offset", reason, error, dead_lettered_at, replayed_at,
+       (SELECT h->>1 FROM jsonb_array_elements(headers) h WHERE h->>0 = 'event_type' LIMIT 1) AS event_type
+FROM dead_letters
+WHERE ($1::boolean OR replayed_at IS NULL) AND ($2::text IS NULL OR reason = $2)
+ORDER BY id LIMIT $3
+"""
+TO_REPLAY = """
+SELECT id, topic, key, payload, headers FROM dead_letters
+WHERE replayed_at IS NULL AND (id = ANY($1::bigint[]) OR ($2::boolean AND ($3::text IS NULL OR reason = $3)))
+ORDER BY id FOR UPDATE
+"""
+MARK_REPLAYED = "UPDATE dead_letters SET replayed_at = now() WHERE id = ANY($1::bigint[])"
+COUNT = "SELECT count(*) FILTER (WHERE replayed_at IS NULL) AS waiting, count(*) AS total FROM dead_letters"
+
+
+async def list_dead_letters(pool: asyncpg.Pool, include_replayed: bool = False, reason: str | None = None,
+                            limit: int = 100) -> list[dict]:
+    return [dict(r) for r in await pool.fetch(LIST, include_replayed, reason, limit)]
+
+
+async def replay(pool: asyncpg.Pool, ids: list[int] | None = None, everything: bool = False,
+                 reason: str | None = None) -> list[int]:
+    """Queue the chosen dead letters for re-publication to their source topic; return their ids."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(TO_REPLAY, ids or [], everything, reason)
+        if rows:
+            await add_rows(conn, [(r["topic"], r["key"], r["payload"], r["headers"], None, None) for r in rows])
+            await conn.execute(MARK_REPLAYED, [r["id"] for r in rows])
+    return [r["id"] for r in rows]
+
+
+async def counts(pool: asyncpg.Pool) -> dict:
+    return dict(await pool.fetchrow(COUNT))

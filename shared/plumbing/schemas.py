@@ -1,0 +1,33 @@
+"""Building blocks of HTTP request bodies shared by the services."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# No control characters in free text.
+NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
+
+
+class Request(BaseModel):
+    """Request bodies forbid unknown fields, so that a client's typo is an error, not a silent loss."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class BatchIn(Request):
+    items: list[dict] = Field(
+        min_length=1, max_length=1000,
+        description="Up to 1,000 items, each validated on its own; the answer has one result per item",
+    )
+
+
+def check_moment(value: datetime) -> datetime:
+    """A date in the world: not before 2000 (the network is younger) and not in the future."""
+    value = value.astimezone(UTC)
+    if value.year < 2000:
+        raise ValueError("must be in the year 2000 or later")
+    if value > datetime.now(UTC) + timedelta(days=1):
+        raise ValueError("must not be in the future")
+    return value

@@ -1,0 +1,58 @@
+"""Settings common to every service, read from environment variables with working defaults."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Common settings; each service subclasses it and names its own database and port variables."""
+
+    model_config = SettingsConfigDict(env_prefix="PARCOURS_", extra="ignore", populate_by_name=True)
+
+    service_name: str = "service"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    host: str = Field("127.0.0.1", description="Address the HTTP server listens on")
+    port: int = 8000
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated"
+    )
+    topic_partitions: int = Field(12, ge=1, le=1000)
+    topic_replication_factor: int = Field(1, ge=1, le=10)
+    # A broker that loses its data (the embedded one keeps nothing) comes back without topics and
+    # still acknowledges writes to them: each service checks this often and re-creates them.
+    topic_check_seconds: float = Field(5.0, gt=0, le=3600, description="How often the topics' existence is checked")
+    # Consumption: records per batch handed to one database transaction.
+    consumer_batch_size: int = Field(500, ge=1, le=10_000)
+    # How long a poll waits for records; FastStream's batch subscriber also sleeps this long after
+    # a poll that found none, so it adds up to twice this to a quiet pipeline's latency per hop.
+    consumer_batch_timeout_ms: int = Field(20, ge=1, le=10_000)
+    # How long the broker may hold a fetch while waiting for data. The embedded broker holds it
+    # this long even when a record arrives meanwhile (about 120 ms a hop with the client's default
+    # of 500; measured by bench/fetch_latency.py), so it is every hop's latency floor.
+    consumer_fetch_max_wait_ms: int = Field(20, ge=1, le=10_000)
+    # Short enough that a dead instance's partitions move on within seconds; heartbeats run in the
+    # background, so a batch waiting for its database does not lose the group.
+    consumer_session_timeout_ms: int = Field(6_000, ge=1_000)
+    # Messages larger than this are dead-lettered unread.
+    max_message_bytes: int = Field(1_000_000, ge=1_024)
+    # Outbox relay: rows per publish batch, and the pause when there was nothing to send.
+    relay_batch_size: int = Field(1_000, ge=1, le=50_000)
+    relay_idle_seconds: float = Field(0.05, gt=0, le=10)
+    relay_send_timeout_seconds: float = Field(30.0, gt=0)
+    # LISTEN for committed rows (wakes the relay at once); off where the database is reached through
+    # a transaction-pooling proxy, which cannot keep a listening session. The relay then polls.
+    relay_listen: bool = True
+    database_pool_size: int = Field(10, ge=1, le=200)
+    retry_max_seconds: float = Field(5.0, gt=0, description="Upper bound of the retry backoff")
+    log_level: str = "INFO"
+    auth_required: bool = Field(True, description="Require an API key on every route but health and metrics")
+
+    consumer_group_suffix: str = Field(
+        "", pattern=r"^[A-Za-z0-9._-]*$", max_length=60,
+        description="Appended to the consumer group id (parcours-<service>): separate groups on one cluster")
+
+    @property
+    def consumer_group(self) -> str:
+        return f"parcours-{self.service_name}{self.consumer_group_suffix}"
