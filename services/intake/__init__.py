@@ -1,0 +1,1 @@
+"""Intake: the programme catalogue, applications, candidates' personal data and decisions."""

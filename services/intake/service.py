@@ -1,0 +1,468 @@
+"""Intake's use cases: one transaction each, events written to the outbox in it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+
+import asyncpg
+
+from services.intake import domain, store
+from services.intake import store_catalogue as catalogue
+from services.intake.schemas import ApplicationIn, CentreIn, DecisionIn, DecisionItemIn, ProgrammeIn, SessionIn
+from shared.contracts import (
+    ApplicationDecidedV2,
+    ApplicationSubmitted,
+    CandidateProfile,
+    LearnerErased,
+    ProgrammeRegistered,
+    SessionScheduled,
+)
+from shared.plumbing.outbox import add_events
+
+PRODUCER = "intake"
+WAITLIST_ACTOR = "waitlist"
+
+
+class NotFound(domain.DomainError):
+    status = 404
+    code = "not_found"
+
+
+class UnknownProgramme(domain.DomainError):
+    status = 422
+    code = "unknown_programme"
+    field = "programme_id"
+
+
+class UnknownSession(domain.DomainError):
+    status = 422
+    code = "unknown_session"
+    field = "session_id"
+
+
+class SessionNotInProgramme(domain.DomainError):
+    status = 422
+    code = "session_not_in_programme"
+    field = "session_id"
+
+
+class SessionTaken(domain.DomainError):
+    code = "session_id_taken"
+    field = "session_id"
+
+
+class SiretTaken(domain.DomainError):
+    code = "siret_taken"
+    field = "siret"
+
+
+class DecisionBeforeSubmission(domain.DomainError):
+    status = 422
+    code = "decided_before_submission"
+    field = "decided_at"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- the catalogue ------------------------------------------------------------------
+
+
+async def register_centre(pool: asyncpg.Pool, body: CentreIn) -> tuple[dict, bool]:
+    """Register a centre; the same centre_id, or the same SIRET without an id, gives the existing one."""
+    fields = body.model_dump()
+    fields["centre_id"] = fields["centre_id"] or uuid.uuid4()
+    async with pool.acquire() as conn, conn.transaction():
+        if await catalogue.insert_centre(conn, fields):
+            return await catalogue.get_centre(conn, fields["centre_id"]), True
+        existing = await catalogue.get_centre(conn, fields["centre_id"])
+        if existing is not None:
+            return existing, False
+        same_siret = await catalogue.find_centre_by_siret(conn, body.siret)
+        if body.centre_id is None:
+            return same_siret, False
+        raise SiretTaken(f"SIRET {body.siret} is already registered as centre {same_siret['centre_id']}")
+
+
+async def register_programme(pool: asyncpg.Pool, body: ProgrammeIn) -> tuple[dict, bool]:
+    """Create a programme and its first session; with a known programme_id, return the existing one."""
+    programme_id = body.programme_id or uuid.uuid4()
+    async with pool.acquire() as conn, conn.transaction():
+        existing = await catalogue.get_programme(conn, programme_id)
+        if existing is not None:
+            return existing, False
+        row = await catalogue.get_centre(conn, body.centre_id)
+        centre = domain.Centre(row["name"], row["region"], row["departement"]) if row else None
+        place = domain.programme_place(centre, body.centre_name, body.region, body.departement)
+        fields = body.model_dump() | {"programme_id": programme_id, "centre_name": place.centre_name,
+                                      "region": place.region, "departement": place.departement}
+        if not await catalogue.insert_programme(conn, fields):
+            return await catalogue.get_programme(conn, programme_id), False  # created meanwhile
+        session_id = domain.first_session_id(programme_id)
+        end_date = body.end_date or domain.add_months(body.start_date, body.duration_months)
+        await catalogue.insert_session(conn, session_id, programme_id, body.start_date, end_date, body.capacity)
+        now = _now()
+        data = {k: fields[k] for k in ("centre_id", "centre_name", "title", "region", "job_family",
+                                       "duration_months", "capacity", "start_date", "mode", "funding_line")}
+        await add_events(conn, [
+            ProgrammeRegistered.build(event_id=uuid.uuid4(), occurred_at=now, recorded_at=now,
+                                      producer=PRODUCER, programme_id=programme_id, data=data),
+            _session_scheduled(programme_id, session_id, body.start_date, end_date, body.capacity, now),
+        ])
+        return await catalogue.get_programme(conn, programme_id), True
+
+
+async def schedule_session(pool: asyncpg.Pool, programme_id: uuid.UUID, body: SessionIn) -> tuple[dict, bool]:
+    """Add a session to a programme; with a known session_id, return the existing one."""
+    session_id = body.session_id or uuid.uuid4()
+    async with pool.acquire() as conn, conn.transaction():
+        if await catalogue.get_programme(conn, programme_id) is None:
+            raise NotFound(f"programme {programme_id} does not exist")
+        created = await catalogue.insert_session(conn, session_id, programme_id, body.start_date, body.end_date,
+                                                 body.capacity)
+        session = await catalogue.get_session(conn, session_id)
+        if not created:
+            if session["programme_id"] != programme_id:
+                raise SessionTaken(f"session {session_id} belongs to another programme")
+            return session, False
+        await add_events(conn, [_session_scheduled(programme_id, session_id, body.start_date, body.end_date,
+                                                   body.capacity, _now())])
+        return session, True
+
+
+def _session_scheduled(programme_id, session_id, start_date, end_date, capacity, occurred_at):
+    return SessionScheduled.build(
+        event_id=uuid.uuid4(), occurred_at=occurred_at, recorded_at=_now(), producer=PRODUCER,
+        programme_id=programme_id,
+        data={"session_id": session_id, "start_date": start_date, "end_date": end_date, "capacity": capacity},
+    )
+
+
+async def create_missing_first_sessions(pool: asyncpg.Pool) -> int:
+    """Give programmes registered before sessions existed their first session (see migration 0002).
+
+    Run at start-up; idempotent, and safe with several instances starting together: a session
+    inserted by another instance is skipped, with its event.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        missing = await catalogue.programmes_without_session(conn)
+        events, programme_ids, session_ids = [], [], []
+        for p in missing:
+            session_id = domain.first_session_id(p["programme_id"])
+            end_date = domain.add_months(p["start_date"], p["duration_months"])
+            if await catalogue.insert_session(conn, session_id, p["programme_id"], p["start_date"], end_date,
+                                              p["capacity"]):
+                events.append(_session_scheduled(p["programme_id"], session_id, p["start_date"], end_date,
+                                                 p["capacity"], p["created_at"]))
+            programme_ids.append(p["programme_id"])
+            session_ids.append(session_id)
+        if programme_ids:
+            await store.set_missing_sessions(conn, programme_ids, session_ids)
+        return await add_events(conn, events)
+
+
+# --- applications -------------------------------------------------------------------
+
+
+def _session_id(body: ApplicationIn) -> uuid.UUID:
+    return body.session_id or domain.first_session_id(body.programme_id)
+
+
+async def submit_application(conn: asyncpg.Connection, body: ApplicationIn, actor: str) -> tuple[dict, bool]:
+    """Record an application; the same person applying again to the same session gets the first one."""
+    [outcome] = await submit_applications(conn, [body], actor)
+    if isinstance(outcome, domain.DomainError):
+        raise outcome
+    return outcome["application"], outcome["created"]
+
+
+async def submit_applications(
+    conn: asyncpg.Connection, bodies: list[ApplicationIn], actor: str
+) -> list[dict | domain.DomainError]:
+    """Record applications in the order given, each as if submitted alone.
+
+    One outcome per application: its refusal, or {"application": ..., "created": ...}. The same
+    person applying again to the same session, earlier in the batch or before it, gets the first
+    application with created False. Set-based: the catalogue is read in two statements, the
+    candidates, applications, submissions and events written in four (and the first applications
+    of repeated ones read in one), whatever the number of applications. A refused application
+    leaves nothing behind.
+    """
+    refusals = await _catalogue_refusals(conn, bodies)
+    accepted = [body for body, refusal in zip(bodies, refusals, strict=True) if refusal is None]
+    learners = await store.upsert_candidates(conn, _candidates(accepted))
+    keys = [None if refusal is not None else (learners[body.candidate.email], _session_id(body))
+            for body, refusal in zip(bodies, refusals, strict=True)]
+    firsts = _firsts(keys)
+    stored, created = await _store_applications(conn, bodies, firsts)
+    new = [(stored[key], bodies[index]) for key, index in firsts.items() if key in created]
+    await store.record_submissions(conn, [(a["application_id"], body.submitted_at) for a, body in new], actor)
+    recorded_at = _now()
+    await add_events(conn, [_submitted(a, body, recorded_at) for a, body in new])
+    outcomes: list[dict | domain.DomainError] = []
+    for index, (refusal, key) in enumerate(zip(refusals, keys, strict=True)):
+        if refusal is not None:
+            outcomes.append(refusal)
+        else:
+            outcomes.append({"application": dict(stored[key]), "created": key in created and firsts[key] == index})
+    return outcomes
+
+
+def _firsts(keys: list[tuple | None]) -> dict[tuple, int]:
+    """(learner_id, session_id) -> the index of its first application in the batch, in batch order.
+
+    Only that one is inserted: a later one is the same person applying again.
+    """
+    firsts: dict[tuple, int] = {}
+    for index, key in enumerate(keys):
+        if key is not None:
+            firsts.setdefault(key, index)
+    return firsts
+
+
+async def _store_applications(conn, bodies: list[ApplicationIn], firsts: dict[tuple, int]) -> tuple[dict, set]:
+    """The application of each (learner_id, session_id), and the keys of those inserted now."""
+    rows = [_application_row(bodies[index], *key) for key, index in firsts.items()]
+    stored = _by_key(await store.insert_applications(conn, rows))
+    created = set(stored)
+    stored |= _by_key(await store.find_applications(conn, [key for key in firsts if key not in created]))
+    return stored, created
+
+
+async def _catalogue_refusals(conn, bodies: list[ApplicationIn]) -> list[domain.DomainError | None]:
+    programmes = await catalogue.known_programmes(conn, list({body.programme_id for body in bodies}))
+    sessions = await catalogue.programmes_of_sessions(conn, list({_session_id(body) for body in bodies}))
+    return [_catalogue_refusal(body, programmes, sessions) for body in bodies]
+
+
+def _catalogue_refusal(body: ApplicationIn, programmes: set, sessions: dict) -> domain.DomainError | None:
+    if body.programme_id not in programmes:
+        return UnknownProgramme(f"programme {body.programme_id} does not exist")
+    session_id = _session_id(body)
+    if session_id not in sessions:
+        return UnknownSession(f"session {session_id} does not exist")
+    if sessions[session_id] != body.programme_id:
+        return SessionNotInProgramme(f"session {session_id} is not a session of programme {body.programme_id}")
+    return None
+
+
+def _candidates(bodies: list[ApplicationIn]) -> list[dict]:
+    """Each e-mail once, with its first application's details: those a candidate keeps (see store)."""
+    candidates: dict[str, dict] = {}
+    for body in bodies:
+        c = body.candidate
+        if c.email not in candidates:
+            candidates[c.email] = {
+                "learner_id": uuid.uuid4(), "email": c.email, "first_name": domain.normalise_name(c.first_name),
+                "last_name": domain.normalise_name(c.last_name), "phone": c.phone, "birth_year": c.birth_year,
+            }
+    return list(candidates.values())
+
+
+def _profile(body: ApplicationIn) -> CandidateProfile:
+    c = body.candidate
+    return CandidateProfile(
+        gender=c.gender, education_level=c.education_level,
+        age_band=domain.age_band(c.birth_year, body.submitted_at.year),
+        qpv=c.qpv, zrr=c.zrr, job_seeker=c.job_seeker, region=c.region,
+    )
+
+
+def _application_row(body: ApplicationIn, learner_id, session_id) -> dict:
+    return {"application_id": uuid.uuid4(), "learner_id": learner_id, "programme_id": body.programme_id,
+            "session_id": session_id, "submitted_at": body.submitted_at, **_profile(body).model_dump()}
+
+
+def _by_key(applications: list[dict]) -> dict[tuple, dict]:
+    return {(a["learner_id"], a["session_id"]): a for a in applications}
+
+
+def _submitted(application: dict, body: ApplicationIn, recorded_at: datetime):
+    return ApplicationSubmitted.build(
+        event_id=uuid.uuid4(), occurred_at=body.submitted_at, recorded_at=recorded_at, producer=PRODUCER,
+        learner_id=application["learner_id"], programme_id=body.programme_id,
+        correlation_id=application["application_id"],
+        data={"application_id": application["application_id"], "session_id": application["session_id"],
+              "profile": _profile(body)},
+    )
+
+
+# --- decisions ----------------------------------------------------------------------
+
+# The decisions that can free an admitted place (domain.FREES_A_PLACE), for which a batch reads
+# the session's waitlist.
+_MAY_FREE_A_PLACE = frozenset(decision for _, decision in domain.FREES_A_PLACE)
+
+
+async def decide_application(
+    conn: asyncpg.Connection, application_id: uuid.UUID, body: DecisionIn, actor: str
+) -> tuple[dict, bool, uuid.UUID | None]:
+    """Apply a decision; returns (application, changed, the waitlisted application it admitted)."""
+    item = DecisionItemIn(application_id=application_id, **body.model_dump())
+    [outcome] = await decide_applications(conn, [item], actor)
+    if isinstance(outcome, domain.DomainError):
+        raise outcome
+    return outcome["application"], outcome["changed"], outcome["promoted"]
+
+
+async def decide_applications(
+    conn: asyncpg.Connection, items: list[DecisionItemIn], actor: str
+) -> list[dict | domain.DomainError]:
+    """Apply decisions in the order given, each as if posted alone.
+
+    One outcome per decision: its refusal, or {"application": ..., "changed": ..., "promoted": ...},
+    the application as this decision left it, whether it changed anything (repeating the current
+    decision does not), and the waitlisted application it admitted, if any. Each decision sees the
+    effects of the earlier ones: the places they took or freed, and the waitlisted candidates they
+    promoted. Set-based: the sessions and applications are locked in two statements, the admitted
+    counts and the waitlists of the sessions where a place may be freed read in two more, and the
+    statuses, transitions and events written in three, whatever the number of decisions. A refused
+    decision leaves nothing behind.
+    """
+    if not items:
+        return []
+    batch = await _load_decisions(conn, items)
+    outcomes: list[dict | domain.DomainError] = []
+    for item in items:
+        try:
+            outcomes.append(batch.decide(item, actor))
+        except domain.DomainError as exc:
+            outcomes.append(exc)
+    await store.update_statuses(conn, list(batch.changed.values()))
+    await store.record_transitions(conn, batch.transitions)
+    await add_events(conn, batch.events)
+    return outcomes
+
+
+async def _load_decisions(conn, items: list[DecisionItemIn]) -> _Decisions:
+    application_ids = sorted({item.application_id for item in items})
+    # The sessions first, then the applications: every decision takes the locks in this order, so
+    # that two admissions cannot both take a session's last place, nor two batches deadlock.
+    sessions = await catalogue.lock_sessions_of(conn, application_ids)
+    applications = await store.lock_applications(conn, application_ids)
+    # One committed between the two statements has no session locked: it was not there when the
+    # batch began, and is unknown to it.
+    applications = {key: a for key, a in applications.items() if a["session_id"] in sessions}
+    # Counted once the sessions are locked, so as to see the admissions committed while waiting.
+    admitted = await store.admitted_counts(conn, list(sessions))
+    freeing = sorted({applications[item.application_id]["session_id"] for item in items
+                      if item.decision in _MAY_FREE_A_PLACE and item.application_id in applications})
+    batch = _Decisions(sessions, {s: admitted.get(s, 0) for s in sessions}, applications, _now())
+    batch.add_waitlists(freeing, await store.waitlisted(conn, freeing))
+    return batch
+
+
+class _Decisions:
+    """The sessions and applications a batch of decisions touches, as the decisions before each one
+    left them, and what the batch has to write.
+
+    An application is never changed in place: a new dict replaces it, so that each outcome keeps
+    the application as its decision left it.
+    """
+
+    def __init__(self, sessions: dict, admitted: dict, applications: dict, recorded_at: datetime) -> None:
+        self.sessions = sessions
+        self.admitted = admitted
+        self.applications = applications
+        self.recorded_at = recorded_at
+        # session_id -> the ids of its waitlisted applications; only for the sessions where a
+        # place may be freed.
+        self.waiting: dict[uuid.UUID, set[uuid.UUID]] = {}
+        self.changed: dict[uuid.UUID, dict] = {}
+        self.transitions: list[tuple] = []
+        self.events: list = []
+
+    def add_waitlists(self, session_ids: list, waitlisted: list[dict]) -> None:
+        self.waiting |= {session_id: set() for session_id in session_ids}
+        for application in waitlisted:
+            # One of the batch is already here, locked: the same row.
+            self.applications.setdefault(application["application_id"], application)
+            self.waiting[application["session_id"]].add(application["application_id"])
+
+    def decide(self, item: DecisionItemIn, actor: str) -> dict:
+        application = self.applications.get(item.application_id)
+        if application is None:
+            raise NotFound(f"application {item.application_id} does not exist")
+        if item.decided_at < application["submitted_at"]:
+            raise DecisionBeforeSubmission("decided_at is before the application was submitted")
+        session_id = application["session_id"]
+        outcome = domain.decide(application["status"], item.decision, item.reason, self.admitted[session_id],
+                                self.sessions[session_id]["capacity"])
+        if outcome.status is None:
+            return {"application": application, "changed": False, "promoted": None}
+        application = self._set_status(application, outcome.status, item.reason, item.decided_at, actor)
+        promoted = self._promote_first_waitlisted(session_id, item.decided_at) if outcome.frees_place else None
+        return {"application": application, "changed": True, "promoted": promoted}
+
+    def _promote_first_waitlisted(self, session_id: uuid.UUID, freed_at: datetime) -> uuid.UUID | None:
+        waiting = self.waiting[session_id]
+        if not waiting:
+            return None
+        head = min((self.applications[key] for key in waiting), key=_waitlist_position)
+        at = domain.promotion(freed_at, head["decided_at"], self.admitted[session_id],
+                              self.sessions[session_id]["capacity"])
+        if at is None:
+            return None
+        self._set_status(head, "admitted", None, at, WAITLIST_ACTOR)
+        return head["application_id"]
+
+    def _set_status(self, application: dict, status: str, reason, decided_at: datetime, actor: str) -> dict:
+        after = application | {"status": status, "reason": reason, "decided_at": decided_at}
+        key, session_id = after["application_id"], after["session_id"]
+        self.applications[key] = self.changed[key] = after
+        if application["status"] == "admitted":
+            self.admitted[session_id] -= 1
+        if status == "admitted":
+            self.admitted[session_id] += 1
+        if session_id in self.waiting:
+            if status == "waitlisted":
+                self.waiting[session_id].add(key)
+            else:
+                self.waiting[session_id].discard(key)
+        self.transitions.append((key, status, reason, decided_at, actor))
+        if status in domain.PUBLISHED:  # screening stays inside intake
+            self.events.append(_decided(after, self.recorded_at))
+        return after
+
+
+def _waitlist_position(application: dict) -> tuple:
+    """A session's waitlist order: the earliest waitlisted first (decided_at is the waitlisting time
+    while the status is waitlisted), ties in the order the applications were recorded, then by id
+    (UUIDs compare in Python as in PostgreSQL)."""
+    return application["decided_at"], application["recorded_at"], application["application_id"]
+
+
+def _decided(application: dict, recorded_at: datetime):
+    return ApplicationDecidedV2.build(
+        event_id=uuid.uuid4(), occurred_at=application["decided_at"], recorded_at=recorded_at, producer=PRODUCER,
+        learner_id=application["learner_id"], programme_id=application["programme_id"],
+        correlation_id=application["application_id"],
+        data={"application_id": application["application_id"], "session_id": application["session_id"],
+              "decision": application["status"], "reason": application["reason"]},
+    )
+
+
+async def erase_learner(conn: asyncpg.Connection, learner_id: uuid.UUID) -> dict:
+    """Remove a learner's personal data (GDPR erasure) and tell every service, which removes theirs.
+
+    Repeating it is harmless. The pseudonymous facts stay, so the key figures do not move.
+    """
+    outcome = await store.erase_candidate(conn, learner_id)
+    if outcome == "unknown":
+        raise NotFound(f"no learner {learner_id}")
+    if outcome == "erased":
+        now = _now()
+        await add_events(conn, [LearnerErased.build(event_id=uuid.uuid4(), occurred_at=now, recorded_at=now,
+                                                    producer=PRODUCER, learner_id=learner_id)])
+    return {"learner_id": learner_id, "result": "erased" if outcome == "erased" else "already_erased"}
+
+
+async def purge_expired_contacts(pool: asyncpg.Pool, retention_months: int, today: date | None = None) -> int:
+    """Remove contact details kept longer than the retention period after the last follow-up closed."""
+    today = today or _now().date()
+    months = today.year * 12 + today.month - 1 - retention_months
+    cutoff = date(months // 12, months % 12 + 1, 1)
+    async with pool.acquire() as conn, conn.transaction():
+        return await store.purge_contacts(conn, cutoff)

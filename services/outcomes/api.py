@@ -1,0 +1,132 @@
+"""Outcomes's HTTP routes: the follow-up worklist, contact attempts, outcomes, and the key figures."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from services.outcomes import service, store
+from services.outcomes.domain import DomainError
+from services.outcomes.schemas import AssignIn, AttemptIn, CloseIn, OutcomeIn, OutcomeItemIn
+from shared.plumbing import auth
+from shared.plumbing.batch import run_batch, summarise
+from shared.plumbing.http import problem
+from shared.plumbing.schemas import BatchIn
+
+FOLLOWUP = ("followup",)
+POLICY: auth.Policy = {
+    ("GET", "/followups"): FOLLOWUP, ("GET", "/followups/{learner_id}/{programme_id}"): FOLLOWUP,
+    ("POST", "/followups/{learner_id}/{programme_id}/attempts"): FOLLOWUP,
+    ("POST", "/followups/{learner_id}/{programme_id}/outcome"): FOLLOWUP,
+    ("PUT", "/followups/{learner_id}/{programme_id}/outcome"): FOLLOWUP,
+    ("POST", "/followups/{learner_id}/{programme_id}/close"): FOLLOWUP,
+    ("POST", "/followups/{learner_id}/{programme_id}/assign"): FOLLOWUP,
+    ("POST", "/outcomes/batch"): FOLLOWUP,
+    ("GET", "/key-figures"): ("manager", "followup"), ("GET", "/stats"): ("manager",),
+}
+router = APIRouter(dependencies=[Depends(auth.guard(POLICY))])
+Status = Literal["scheduled", "due", "attempted", "overdue", "recorded", "unreachable", "refused", "exempt"]
+
+
+def _pool(request: Request):
+    return request.app.state.runtime.pool
+
+
+async def _in_transaction(request: Request, action, *args):
+    """Run one use case in one transaction; a refusal becomes a 4xx the user can act on."""
+    try:
+        async with _pool(request).acquire() as conn, conn.transaction():
+            return await action(conn, *args)
+    except DomainError as exc:
+        return problem(exc.status, exc.code, str(exc))
+
+
+@router.get("/followups", tags=["follow-up"], summary="The follow-up worklist, most urgent first",
+            description="Overdue first (oldest window first), then due or attempted, then scheduled. "
+            "Repeat `status` to combine states, e.g. ?status=due&status=overdue.")
+async def list_followups(
+    request: Request,
+    status: list[Status] | None = Query(None),
+    programme_id: UUID | None = None,
+    centre_id: UUID | None = None,
+    staff: str | None = Query(None, max_length=100),
+    limit: int = Query(50, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=10_000_000),
+) -> dict:
+    async with _pool(request).acquire() as conn:
+        items, total = await store.list_followups(conn, date.today(), status, programme_id, centre_id, staff,
+                                                  limit, offset)
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/followups/{learner_id}/{programme_id}", tags=["follow-up"],
+            summary="One follow-up with its contact attempts and outcome history")
+async def get_followup(learner_id: UUID, programme_id: UUID, request: Request):
+    async with _pool(request).acquire() as conn:
+        followup = await service.followup_detail(conn, learner_id, programme_id)
+    if followup is None:
+        return problem(404, "not_found", f"no follow-up for learner {learner_id} in programme {programme_id}")
+    return followup
+
+
+@router.post("/followups/{learner_id}/{programme_id}/attempts", status_code=201, tags=["follow-up"],
+             summary="Log a contact attempt (a refusal closes the follow-up)")
+async def log_attempt(learner_id: UUID, programme_id: UUID, body: AttemptIn, request: Request):
+    return await _in_transaction(request, service.log_attempt, learner_id, programme_id, body)
+
+
+@router.post("/followups/{learner_id}/{programme_id}/outcome", status_code=201, tags=["follow-up"],
+             summary="Record the situation found at six months",
+             description="Refused (409 not_due) before the window opens; accepted and flagged late after it closed.")
+async def record_outcome(learner_id: UUID, programme_id: UUID, body: OutcomeIn, request: Request):
+    return await _in_transaction(request, service.record_outcome, learner_id, programme_id, body)
+
+
+@router.put("/followups/{learner_id}/{programme_id}/outcome", tags=["follow-up"],
+            summary="Correct the recorded outcome (the history is kept; the figures use the latest)")
+async def correct_outcome(learner_id: UUID, programme_id: UUID, body: OutcomeIn, request: Request):
+    return await _in_transaction(request, service.correct_outcome, learner_id, programme_id, body)
+
+
+@router.post("/followups/{learner_id}/{programme_id}/close", tags=["follow-up"],
+             summary="Close a follow-up as unreachable, refused, or exempt (with a reason)")
+async def close_followup(learner_id: UUID, programme_id: UUID, body: CloseIn, request: Request):
+    return await _in_transaction(request, service.close_followup, learner_id, programme_id, body)
+
+
+@router.post("/followups/{learner_id}/{programme_id}/assign", tags=["follow-up"],
+             summary="Assign a follow-up to a staff member (null to unassign)")
+async def assign_followup(learner_id: UUID, programme_id: UUID, body: AssignIn, request: Request):
+    return await _in_transaction(request, service.assign_followup, learner_id, programme_id, body.staff)
+
+
+@router.post("/outcomes/batch", tags=["follow-up"], summary="Record up to 1,000 outcomes")
+async def record_outcomes(body: BatchIn, request: Request) -> dict:
+    async def apply(conn, item: OutcomeItemIn) -> dict:
+        outcome = OutcomeIn(**item.model_dump(exclude={"learner_id", "programme_id"}))
+        return await service.record_outcome(conn, item.learner_id, item.programme_id, outcome)
+
+    return summarise(await run_batch(_pool(request), body.items, OutcomeItemIn, apply, (DomainError,)))
+
+
+@router.get("/key-figures", tags=["key figures"], summary="The network's key figures for one year",
+            description="Counts, and rates with their numerator and denominator (definitions v1); "
+            "optionally broken down by region, programme, centre or job family, for the exit or the entry "
+            "cohort, with cells under `suppress` withheld for publication.")
+async def key_figures(
+    request: Request,
+    year: int = Query(ge=2000, le=2100),
+    by: Literal["region", "programme", "centre", "job_family"] | None = None,
+    cohort: Literal["exit", "entry"] = "exit",
+    suppress: int | None = Query(None, ge=2, le=1000, description="Withhold cells under this size"),
+) -> dict:
+    return await service.key_figures(_pool(request), year, by, cohort, suppress)
+
+
+@router.get("/stats", tags=["key figures"], summary="Events applied by type, and follow-ups opened")
+async def stats(request: Request) -> dict:
+    async with _pool(request).acquire() as conn:
+        return await store.stats(conn)

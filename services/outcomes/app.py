@@ -1,0 +1,32 @@
+"""Outcomes's wiring: FastAPI app, batch consumers and outbox relay in one lifespan."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.outcomes import handlers, web
+from services.outcomes.api import router
+from services.outcomes.config import OutcomesSettings
+from services.outcomes.domain import DomainError
+from services.outcomes.metrics import build_metrics
+from services.outcomes.service import Projector
+from shared.plumbing.http import install_http_basics
+from shared.plumbing.runtime import Runtime
+
+
+def create_app(settings: OutcomesSettings | None = None) -> FastAPI:
+    settings = settings or OutcomesSettings()
+    metrics = build_metrics()
+    projector = Projector(settings.window_months_before, settings.window_months_after)
+    runtime = Runtime(settings, "services.outcomes", metrics, refresh=metrics.refresh, consumes=handlers.TOPICS,
+                      apply=projector.apply, apply_many=projector.apply_many, refusals=(DomainError,))
+
+    app = FastAPI(title="Parcours outcomes", version="1", lifespan=runtime.lifespan,
+                  description="Six-month follow-ups, outcomes and the network's key figures.")
+    app.state.runtime = runtime
+    app.state.settings = settings
+    app.state.login_path = "/staff/login"
+    install_http_basics(app, runtime, metrics, settings.max_body_bytes, settings.auth_required)
+    app.include_router(router)
+    app.include_router(web.router)
+    return app

@@ -1,0 +1,139 @@
+"""Follow-up dates, situations, and the indicators of the key figures (definitions v1).
+
+Pure and synchronous. The definitions are those of the network's domain document §3–4;
+a change of definition is a new version beside this one, never an edit of it.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date
+
+FOLLOWED_UP_EXITS = ("completed", "certified", "not_certified", "dropped_out", "excluded")
+EXIT_REASONS = FOLLOWED_UP_EXITS  # `transferred` is not an exit from the network
+DECISIONS = ("admitted", "waitlisted", "rejected", "withdrawn")
+SITUATIONS = (
+    "permanent_contract", "fixed_term_6m_plus", "self_employed", "apprenticeship",
+    "fixed_term_under_6m", "temporary_agency", "further_study", "job_seeker", "inactive",
+)
+EMPLOYMENT = frozenset(SITUATIONS[:6])
+DURABLE = frozenset({"permanent_contract", "fixed_term_6m_plus", "self_employed"})
+
+
+CLOSED = frozenset({"recorded", "unreachable", "refused", "exempt"})
+EXEMPT_REASONS = ("deceased", "long_term_illness", "left_country")
+CONTACT_CHANNELS = ("phone", "email", "sms", "letter", "visit")
+CONTACT_RESULTS = ("reached", "no_answer", "message_left", "wrong_contact", "refused")
+
+
+class DomainError(Exception):
+    status = 409
+    code = "refused"
+
+
+class ImpossibleTransition(DomainError):
+    code = "impossible_transition"
+
+
+class NotDue(DomainError):
+    code = "not_due"
+
+
+class FollowupClosed(DomainError):
+    code = "followup_closed"
+
+
+class NothingToCorrect(DomainError):
+    code = "nothing_to_correct"
+
+
+class AlreadyRecorded(DomainError):
+    code = "already_recorded"
+
+
+class InvalidOutcome(DomainError):
+    status = 422
+    code = "invalid_outcome"
+
+
+def add_months(day: date, months: int) -> date:
+    """Calendar months later (or earlier), clamped to the month's end: 31 Aug + 6 = 28/29 Feb."""
+    index = day.year * 12 + (day.month - 1) + months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return date(year, month + 1, min(day.day, last))
+
+
+@dataclass(frozen=True)
+class FollowupDates:
+    exit_date: date
+    observation_date: date
+    window_start: date
+    window_end: date
+
+
+def followup_dates(exit_date: date, before: int = 1, after: int = 2) -> FollowupDates:
+    observation = add_months(exit_date, 6)
+    return FollowupDates(exit_date, observation, add_months(observation, -before), add_months(observation, after))
+
+
+def opens_followup(exit_reason: str) -> bool:
+    return exit_reason in FOLLOWED_UP_EXITS
+
+
+def followup_status(stored: str, today: date, window_start: date, window_end: date) -> str:
+    """The state a person sees: closed states are stored, the others follow from the date.
+
+    scheduled → due → (attempted)* → recorded | unreachable | refused; due or attempted past the
+    window → overdue (still recordable, flagged late). Mirrored in SQL by store.STATUS_SQL.
+    """
+    if stored in CLOSED:
+        return stored
+    if today > window_end:
+        return "overdue"
+    if stored == "attempted":
+        return "attempted"
+    if today < window_start:
+        return "scheduled"
+    return "due"
+
+
+def check_outcome(situation: str, digital_job: bool, observed_on: date, exit_date: date, status: str) -> None:
+    """May an outcome be recorded on a follow-up in `status` (as seen today)?"""
+    if status == "recorded":
+        raise AlreadyRecorded("an outcome is already recorded for this follow-up; correct it instead")
+    if status == "scheduled":
+        raise NotDue("the follow-up window has not opened yet")
+    if status == "exempt":
+        raise FollowupClosed("this follow-up is exempt")
+    _check_situation(situation, digital_job, observed_on, exit_date)
+
+
+def check_correction(situation: str, digital_job: bool, observed_on: date, exit_date: date, status: str) -> None:
+    if status != "recorded":
+        raise NothingToCorrect("no outcome is recorded for this follow-up yet")
+    _check_situation(situation, digital_job, observed_on, exit_date)
+
+
+def check_attempt(status: str, attempted_on: date, exit_date: date) -> str:
+    """Return the stored state after a contact attempt."""
+    if status in CLOSED:
+        raise FollowupClosed(f"this follow-up is closed ({status})")
+    if attempted_on < exit_date:
+        raise InvalidOutcome("attempted_on is before the exit from training")
+    return "attempted"
+
+
+def check_close(status: str, closing: str, reason: str | None) -> None:
+    if status in ("recorded", "exempt"):
+        raise FollowupClosed(f"this follow-up is already {status}")
+    if closing == "exempt" and reason not in EXEMPT_REASONS:
+        raise InvalidOutcome(f"an exemption needs a reason among {', '.join(EXEMPT_REASONS)}")
+
+
+def _check_situation(situation: str, digital_job: bool, observed_on: date, exit_date: date) -> None:
+    if digital_job and situation not in EMPLOYMENT:
+        raise InvalidOutcome(f"digital_job is only for an employment situation, not {situation}")
+    if observed_on < exit_date:
+        raise InvalidOutcome("observed_on is before the exit from training")

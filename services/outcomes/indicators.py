@@ -1,0 +1,143 @@
+"""The indicators of the key figures (definitions v1): counts summed, rates derived, small cells withheld.
+
+Pure and synchronous. A change of definition is a new version beside this one, never an edit.
+"""
+
+from __future__ import annotations
+
+from services.outcomes.domain import DURABLE, EMPLOYMENT, EXIT_REASONS, SITUATIONS
+
+DEFINITIONS_VERSION = "v1"
+SHARES = ("bac_or_lower", "women", "qpv", "zrr", "job_seekers", "under_26")
+POSITIVE_DEFINITIONS = ("gen_2020", "employment_or_study_v1", "durable_employment_v1")
+Cells = dict[tuple[str, bool], int]
+
+
+def is_positive(definition: str, situation: str, digital_job: bool) -> bool:
+    if definition == "gen_2020":
+        return (situation in EMPLOYMENT and digital_job) or situation == "further_study"
+    if definition == "employment_or_study_v1":
+        return situation in EMPLOYMENT or situation == "further_study"
+    if definition == "durable_employment_v1":
+        return situation in DURABLE
+    raise ValueError(f"unknown definition {definition!r}")
+
+
+def rate(numerator: int, denominator: int) -> dict:
+    """A rate always travels with its numerator and denominator; 0/0 is null, never 0."""
+    value = round(numerator / denominator, 6) if denominator else None
+    return {"value": value, "numerator": numerator, "denominator": denominator}
+
+
+def indicators(counts: dict, outcome_cells: dict[tuple[str, bool], int]) -> dict:
+    """The rates of the key figures from the counts and the (situation, digital_job) cells."""
+    exits = counts["exits_by_reason"]
+    known = counts["outcomes_recorded"]
+    in_scope = counts["followups_in_scope"]
+    learners = counts["learners_trained_or_in_training"]
+    rates = {
+        "admission_rate": rate(counts["applications_admitted"],
+                               counts["applications_admitted"] + counts["applications_rejected"]),
+        "applications_per_place": rate(counts["applications_submitted"], counts["places_offered"]),
+        "completion_rate": rate(exits["completed"] + exits["certified"] + exits["not_certified"],
+                                counts["exits_total"]),
+        "certification_rate": rate(exits["certified"], exits["certified"] + exits["not_certified"]),
+        "dropout_rate": rate(exits["dropped_out"] + exits["excluded"], counts["exits_total"]),
+        "response_rate": rate(known, in_scope),
+    }
+    for share in SHARES:
+        rates[f"share_{share}"] = rate(counts[f"learners_{share}"], learners)
+    rates["positive_exit_rate"] = {}
+    rates["positive_exit_rate_strict"] = {}
+    for definition in POSITIVE_DEFINITIONS:
+        positive = sum(n for (situation, digital), n in outcome_cells.items()
+                       if is_positive(definition, situation, digital))
+        rates["positive_exit_rate"][definition] = rate(positive, known)
+        rates["positive_exit_rate_strict"][definition] = rate(positive, in_scope)
+    digital = sum(n for (s, d), n in outcome_cells.items() if s in EMPLOYMENT and d)
+    other = sum(n for (s, d), n in outcome_cells.items() if s in EMPLOYMENT and not d)
+    rates["share_digital_job"] = rate(digital, known)
+    rates["share_other_job"] = rate(other, known)
+    rates["share_further_study"] = rate(counts["outcomes_by_situation"]["further_study"], known)
+    return rates
+
+
+def complete_counts(raw: dict, outcome_cells: dict[tuple[str, bool], int]) -> dict:
+    """Fill the derived counts so that every key is present, zero included."""
+    counts = dict(raw)
+    exits = {reason: int(raw["exits_by_reason"].get(reason, 0)) for reason in EXIT_REASONS}
+    counts["exits_by_reason"] = exits
+    counts["exits_total"] = sum(exits.values())
+    by_situation = dict.fromkeys(SITUATIONS, 0)
+    for (situation, _digital), n in outcome_cells.items():
+        by_situation[situation] += n
+    counts["outcomes_by_situation"] = by_situation
+    counts["outcomes_recorded"] = sum(by_situation.values())
+    counts["outcomes_digital_job"] = sum(
+        n for (s, d), n in outcome_cells.items() if s in EMPLOYMENT and d
+    )
+    return {k: (int(v) if isinstance(v, int) else v) for k, v in counts.items()}
+
+
+# Counts that are plain sums over programmes (exits_by_reason is summed key by key).
+SUMMED = (
+    "applications_submitted", "applications_admitted", "applications_waitlisted", "applications_rejected",
+    "applications_withdrawn", "places_offered", "learners_started", "learners_trained_or_in_training",
+    *(f"learners_{share}" for share in SHARES), "followups_in_scope", "followups_exempt",
+)
+
+
+def empty_raw() -> dict:
+    return {**dict.fromkeys(SUMMED, 0), "exits_by_reason": {}}
+
+
+def add_raw(total: dict, part: dict) -> dict:
+    """Sum two sets of raw counts (as read per programme)."""
+    out = {key: total.get(key, 0) + part.get(key, 0) for key in SUMMED}
+    reasons = set(total.get("exits_by_reason", {})) | set(part.get("exits_by_reason", {}))
+    out["exits_by_reason"] = {r: total["exits_by_reason"].get(r, 0) + part["exits_by_reason"].get(r, 0)
+                              for r in reasons}
+    return out
+
+
+def add_cells(total: Cells, part: Cells) -> Cells:
+    out = dict(total)
+    for key, n in part.items():
+        out[key] = out.get(key, 0) + n
+    return out
+
+
+def figures(raw: dict, cells: Cells) -> dict:
+    """Counts and rates of one population (the network, or one group of a breakdown)."""
+    counts = complete_counts(raw, cells)
+    return {"counts": counts, "rates": indicators(counts, cells)}
+
+
+def group(per_programme: dict, key_of) -> dict:
+    """Sum per-programme (raw, cells) into groups named by `key_of(programme_id)`."""
+    groups: dict = {}
+    for programme_id, (raw, cells) in per_programme.items():
+        key = key_of(programme_id)
+        total_raw, total_cells = groups.get(key, (empty_raw(), {}))
+        groups[key] = (add_raw(total_raw, raw), add_cells(total_cells, cells))
+    return groups
+
+
+def suppress(block: dict, threshold: int) -> dict:
+    """Withhold small cells for publication: a rate whose denominator is under the threshold, and a
+    count under it (but not zero), are shown as "<threshold" so that no small group is re-identified."""
+    marker = f"<{threshold}"
+
+    def rates(node):
+        if isinstance(node, dict) and "denominator" in node:
+            if node["denominator"] < threshold:
+                return {"value": marker, "numerator": None, "denominator": None, "suppressed": True}
+            return node
+        return {k: rates(v) for k, v in node.items()}
+
+    def counts(node):
+        if isinstance(node, dict):
+            return {k: counts(v) for k, v in node.items()}
+        return marker if 0 < node < threshold else node
+
+    return {"counts": counts(block["counts"]), "rates": rates(block["rates"])}

@@ -1,0 +1,298 @@
+"""Outcomes's SQL: the journey projection, follow-ups, outcomes and the key-figure queries."""
+
+from __future__ import annotations
+
+from datetime import date
+
+UPSERT_PROGRAMME = """
+INSERT INTO programmes (programme_id, centre_id, region, job_family, capacity, start_date, funding_line,
+                        centre_name, title)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (programme_id) DO NOTHING
+"""
+UPSERT_SUBMISSION = """
+INSERT INTO applications (application_id, learner_id, programme_id, submitted_at, gender, education_level,
+                          age_band, qpv, zrr, job_seeker, region)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (application_id) DO UPDATE SET
+    submitted_at = EXCLUDED.submitted_at, gender = EXCLUDED.gender,
+    education_level = EXCLUDED.education_level, age_band = EXCLUDED.age_band, qpv = EXCLUDED.qpv,
+    zrr = EXCLUDED.zrr, job_seeker = EXCLUDED.job_seeker, region = EXCLUDED.region
+"""
+# The last decision by its own date wins, whatever the order of arrival.
+UPSERT_DECISION = """
+INSERT INTO applications (application_id, learner_id, programme_id, decision, reason, decided_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (application_id) DO UPDATE SET
+    decision = EXCLUDED.decision, reason = EXCLUDED.reason, decided_at = EXCLUDED.decided_at
+WHERE applications.decided_at IS NULL OR applications.decided_at <= EXCLUDED.decided_at
+"""
+MARK_NO_SHOW = """
+INSERT INTO applications (application_id, learner_id, programme_id, no_show_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (application_id) DO UPDATE SET no_show_at = EXCLUDED.no_show_at
+"""
+UPSERT_SESSION = """
+INSERT INTO sessions (session_id, programme_id, start_date, end_date, capacity) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (session_id) DO UPDATE SET start_date = EXCLUDED.start_date, end_date = EXCLUDED.end_date,
+                                       capacity = EXCLUDED.capacity
+"""
+# A correction carries the enrolment as it now stands: replace, never undo.
+REPLACE_ENROLMENT = """
+INSERT INTO enrolments (learner_id, programme_id, started_at, exited_at, exit_reason, dropout_cause)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (learner_id, programme_id) DO UPDATE SET started_at = EXCLUDED.started_at,
+    exited_at = EXCLUDED.exited_at, exit_reason = EXCLUDED.exit_reason, dropout_cause = EXCLUDED.dropout_cause
+"""
+MOVE_FOLLOWUP = """
+INSERT INTO followups (learner_id, programme_id, exit_date, exit_reason, observation_date, window_start,
+                       window_end)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (learner_id, programme_id) DO UPDATE SET exit_date = EXCLUDED.exit_date,
+    exit_reason = EXCLUDED.exit_reason, observation_date = EXCLUDED.observation_date,
+    window_start = EXCLUDED.window_start, window_end = EXCLUDED.window_end, updated_at = now()
+"""
+DELETE_FOLLOWUP = "DELETE FROM followups WHERE learner_id = $1 AND programme_id = $2"
+UPSERT_START = """
+INSERT INTO enrolments (learner_id, programme_id, started_at) VALUES ($1, $2, $3)
+ON CONFLICT (learner_id, programme_id) DO UPDATE SET started_at = EXCLUDED.started_at
+"""
+UPSERT_EXIT = """
+INSERT INTO enrolments (learner_id, programme_id, exited_at, exit_reason, dropout_cause)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (learner_id, programme_id) DO UPDATE SET
+    exited_at = EXCLUDED.exited_at, exit_reason = EXCLUDED.exit_reason, dropout_cause = EXCLUDED.dropout_cause
+"""
+INSERT_FOLLOWUP = """
+INSERT INTO followups (learner_id, programme_id, exit_date, exit_reason, observation_date, window_start,
+                       window_end)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (learner_id, programme_id) DO NOTHING
+"""
+# The state a person sees (mirrors domain.followup_status): closed states are stored, the
+# others follow from today's date ($1).
+STATUS_SQL = """
+CASE WHEN f.status IN ('recorded', 'unreachable', 'refused', 'exempt') THEN f.status
+     WHEN $1::date > f.window_end THEN 'overdue'
+     WHEN f.status = 'attempted' THEN 'attempted'
+     WHEN $1::date < f.window_start THEN 'scheduled'
+     ELSE 'due' END"""
+FOLLOWUP_VIEW = f"""
+SELECT f.learner_id, f.programme_id, f.exit_date, f.exit_reason, f.observation_date, f.window_start,
+       f.window_end, {STATUS_SQL} AS status, f.attempts, f.assigned_to, f.closed_reason,
+       p.centre_id, p.centre_name, p.title AS programme_title
+FROM followups f LEFT JOIN programmes p USING (programme_id)
+"""
+GET_FOLLOWUP = FOLLOWUP_VIEW + " WHERE f.learner_id = $2 AND f.programme_id = $3"
+LOCK_FOLLOWUP = f"""
+SELECT f.exit_date, {STATUS_SQL} AS status FROM followups f
+WHERE f.learner_id = $2 AND f.programme_id = $3 FOR UPDATE
+"""
+WORKLIST_FILTER = """
+WHERE ($2::text[] IS NULL OR v.status = ANY($2)) AND ($3::uuid IS NULL OR v.programme_id = $3)
+  AND ($4::uuid IS NULL OR v.centre_id = $4) AND ($5::text IS NULL OR v.assigned_to = $5)
+"""
+# Most urgent first: overdue (oldest window first), then due or attempted, then scheduled.
+LIST_FOLLOWUPS = f"""
+SELECT * FROM ({FOLLOWUP_VIEW}) v {WORKLIST_FILTER}
+ORDER BY CASE v.status WHEN 'overdue' THEN 0 WHEN 'due' THEN 1 WHEN 'attempted' THEN 1
+                       WHEN 'scheduled' THEN 2 ELSE 3 END,
+         v.window_end, v.learner_id, v.programme_id
+LIMIT $6 OFFSET $7
+"""
+COUNT_FOLLOWUPS = f"SELECT count(*) FROM ({FOLLOWUP_VIEW}) v {WORKLIST_FILTER}"
+SET_FOLLOWUP_STATUS = """
+UPDATE followups SET status = $3, closed_reason = $4, updated_at = now()
+WHERE learner_id = $1 AND programme_id = $2
+"""
+INSERT_ATTEMPT = """
+INSERT INTO contact_attempts (learner_id, programme_id, channel, attempted_on, result, note, staff)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+"""
+COUNT_ATTEMPT = """
+UPDATE followups SET attempts = attempts + 1, status = $3, updated_at = now()
+WHERE learner_id = $1 AND programme_id = $2
+"""
+ASSIGN = "UPDATE followups SET assigned_to = $3, updated_at = now() WHERE learner_id = $1 AND programme_id = $2"
+ATTEMPTS = """
+SELECT channel, attempted_on, result, note, staff, recorded_at FROM contact_attempts
+WHERE learner_id = $1 AND programme_id = $2 ORDER BY id
+"""
+LATEST_OUTCOME_EVENT = """
+SELECT event_id FROM outcomes WHERE learner_id = $1 AND programme_id = $2 ORDER BY id DESC LIMIT 1
+"""
+INSERT_OUTCOME = """
+INSERT INTO outcomes (event_id, learner_id, programme_id, situation, digital_job, source, observed_on,
+                      job_title, late, corrects_event_id, recorded_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+"""
+MARK_RECORDED = """
+UPDATE followups SET status = 'recorded', closed_reason = NULL, updated_at = now()
+WHERE learner_id = $1 AND programme_id = $2
+"""
+OUTCOME_HISTORY = """
+SELECT event_id, situation, digital_job, job_title, source, observed_on, late, corrects_event_id, recorded_by,
+       recorded_at
+FROM outcomes WHERE learner_id = $1 AND programme_id = $2 ORDER BY id
+"""
+STATS = "SELECT event_type, count(*) AS n FROM processed_events GROUP BY event_type"
+FOLLOWUP_COUNT = "SELECT count(*) FROM followups"
+
+# Consumed events a kind at a time: asyncpg's executemany sends every row in one round trip and
+# PostgreSQL applies them in order, so it means what the same statements one by one mean.
+STARTED_AMONG = """
+SELECT learner_id, programme_id FROM enrolments
+JOIN unnest($1::uuid[], $2::uuid[]) AS k(learner_id, programme_id) USING (learner_id, programme_id)
+WHERE started_at IS NOT NULL
+"""
+
+
+def _submission_row(event) -> tuple:
+    p = event.data.profile
+    return (event.data.application_id, event.learner_id, event.programme_id, event.occurred_at, p.gender,
+            p.education_level, p.age_band, p.qpv, p.zrr, p.job_seeker, p.region)
+
+
+async def upsert_submissions(conn, events) -> None:
+    if events:
+        await conn.executemany(UPSERT_SUBMISSION, [_submission_row(e) for e in events])
+
+
+async def upsert_decisions(conn, events) -> None:
+    if events:
+        await conn.executemany(UPSERT_DECISION, [(e.data.application_id, e.learner_id, e.programme_id,
+                                                  e.data.decision, e.data.reason, e.occurred_at) for e in events])
+
+
+async def mark_no_shows(conn, events) -> None:
+    if events:
+        await conn.executemany(MARK_NO_SHOW, [(e.data.application_id, e.learner_id, e.programme_id,
+                                               e.occurred_at) for e in events])
+
+
+async def upsert_starts(conn, events) -> None:
+    if events:
+        await conn.executemany(UPSERT_START, [(e.learner_id, e.programme_id, e.occurred_at) for e in events])
+
+
+async def started_among(conn, keys: list[tuple]) -> set[tuple]:
+    """The (learner_id, programme_id) keys among these whose training started."""
+    if not keys:
+        return set()
+    rows = await conn.fetch(STARTED_AMONG, [k[0] for k in keys], [k[1] for k in keys])
+    return {(r["learner_id"], r["programme_id"]) for r in rows}
+
+
+async def upsert_exits(conn, rows: list[tuple]) -> None:
+    """Rows of (learner_id, programme_id, exited_at, reason, dropout_cause)."""
+    if rows:
+        await conn.executemany(UPSERT_EXIT, rows)
+
+
+async def insert_followups(conn, rows: list[tuple]) -> None:
+    """Rows of (learner_id, programme_id, reason, dates)."""
+    if rows:
+        await conn.executemany(INSERT_FOLLOWUP, [(lr, pr, d.exit_date, reason, d.observation_date,
+                                                  d.window_start, d.window_end) for lr, pr, reason, d in rows])
+
+
+async def upsert_programme(conn, programme_id, d) -> None:
+    await conn.execute(UPSERT_PROGRAMME, programme_id, d.centre_id, d.region, d.job_family, d.capacity,
+                       d.start_date, d.funding_line, d.centre_name, d.title)
+
+
+async def upsert_session(conn, programme_id, d) -> None:
+    await conn.execute(UPSERT_SESSION, d.session_id, programme_id, d.start_date, d.end_date, d.capacity)
+
+
+async def replace_enrolment(conn, learner_id, programme_id, d) -> None:
+    await conn.execute(REPLACE_ENROLMENT, learner_id, programme_id, d.started_at, d.exited_at, d.exit_reason,
+                       d.dropout_cause)
+
+
+async def move_followup(conn, learner_id, programme_id, reason, dates) -> None:
+    await conn.execute(MOVE_FOLLOWUP, learner_id, programme_id, dates.exit_date, reason, dates.observation_date,
+                       dates.window_start, dates.window_end)
+
+
+async def delete_followup(conn, learner_id, programme_id) -> None:
+    await conn.execute(DELETE_FOLLOWUP, learner_id, programme_id)
+
+
+async def get_followup(conn, today: date, learner_id, programme_id) -> dict | None:
+    row = await conn.fetchrow(GET_FOLLOWUP, today, learner_id, programme_id)
+    return dict(row) if row else None
+
+
+async def lock_followup(conn, today: date, learner_id, programme_id) -> dict | None:
+    row = await conn.fetchrow(LOCK_FOLLOWUP, today, learner_id, programme_id)
+    return dict(row) if row else None
+
+
+async def list_followups(conn, today, statuses, programme_id, centre_id, staff, limit, offset):
+    args = (today, statuses, programme_id, centre_id, staff)
+    rows = await conn.fetch(LIST_FOLLOWUPS, *args, limit, offset)
+    total = await conn.fetchval(COUNT_FOLLOWUPS, *args)
+    return [dict(r) for r in rows], total
+
+
+async def insert_outcome(conn, event_id, learner_id, programme_id, o, late: bool, corrects, staff) -> None:
+    await conn.execute(INSERT_OUTCOME, event_id, learner_id, programme_id, o.situation, o.digital_job,
+                       o.source, o.observed_on, o.job_title, late, corrects, staff)
+    await conn.execute(MARK_RECORDED, learner_id, programme_id)
+
+
+async def latest_outcome_event(conn, learner_id, programme_id):
+    return await conn.fetchval(LATEST_OUTCOME_EVENT, learner_id, programme_id)
+
+
+async def insert_attempt(conn, learner_id, programme_id, a, staff, new_status: str) -> None:
+    await conn.execute(INSERT_ATTEMPT, learner_id, programme_id, a.channel, a.attempted_on, a.result, a.note, staff)
+    await conn.execute(COUNT_ATTEMPT, learner_id, programme_id, new_status)
+
+
+async def set_followup_status(conn, learner_id, programme_id, status: str, reason: str | None) -> None:
+    await conn.execute(SET_FOLLOWUP_STATUS, learner_id, programme_id, status, reason)
+
+
+async def assign(conn, learner_id, programme_id, staff: str | None) -> None:
+    await conn.execute(ASSIGN, learner_id, programme_id, staff)
+
+
+async def attempts(conn, learner_id, programme_id) -> list[dict]:
+    return [dict(r) for r in await conn.fetch(ATTEMPTS, learner_id, programme_id)]
+
+
+async def outcome_history(conn, learner_id, programme_id) -> list[dict]:
+    return [dict(r) for r in await conn.fetch(OUTCOME_HISTORY, learner_id, programme_id)]
+
+
+async def stats(conn) -> dict:
+    events = {r["event_type"]: r["n"] for r in await conn.fetch(STATS)}
+    return {"events_applied": events, "followups": await conn.fetchval(FOLLOWUP_COUNT)}
+
+
+FOLLOWUPS_BY_STATUS = f"SELECT status, count(*) AS n FROM ({FOLLOWUP_VIEW}) v GROUP BY status"
+CURRENT_OUTCOMES = """
+SELECT o.situation, count(*) AS n FROM followups f
+JOIN LATERAL (SELECT situation FROM outcomes o WHERE o.learner_id = f.learner_id
+              AND o.programme_id = f.programme_id ORDER BY o.id DESC LIMIT 1) o ON true
+GROUP BY o.situation
+"""
+
+
+async def followups_by_status(conn, today: date) -> dict[str, int]:
+    return {r["status"]: r["n"] for r in await conn.fetch(FOLLOWUPS_BY_STATUS, today)}
+
+
+async def current_outcomes_by_situation(conn) -> dict[str, int]:
+    return {r["situation"]: r["n"] for r in await conn.fetch(CURRENT_OUTCOMES)}
+
+
+ERASE_ATTEMPT_NOTES = "UPDATE contact_attempts SET note = NULL WHERE learner_id = $1"
+ERASE_JOB_TITLES = "UPDATE outcomes SET job_title = NULL WHERE learner_id = $1"
+
+
+async def erase_free_text(conn, learner_id) -> None:
+    """Notes and job titles could name a person or an employer: they go; the situation codes stay."""
+    await conn.execute(ERASE_ATTEMPT_NOTES, learner_id)
+    await conn.execute(ERASE_JOB_TITLES, learner_id)

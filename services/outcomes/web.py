@@ -1,0 +1,169 @@
+"""The follow-up staff's web page: worklist, one follow-up with live contact details, and forms.
+
+Server-rendered (Jinja2), no build step; the forms go through the same validation and use
+cases as the JSON API.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from importlib import resources
+from urllib.parse import quote
+from uuid import UUID
+
+import httpx
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+
+from services.outcomes import domain, service, store
+from services.outcomes.schemas import AttemptIn, CloseIn, OutcomeIn
+from shared.plumbing import auth
+
+STAFF = ("followup",)
+POLICY: auth.Policy = {
+    ("GET", "/staff/login"): auth.PUBLIC, ("POST", "/staff/login"): auth.PUBLIC, ("POST", "/staff/logout"): auth.PUBLIC,
+    ("GET", "/staff"): STAFF, ("GET", "/staff/followups/{learner_id}/{programme_id}"): STAFF,
+    ("POST", "/staff/followups/{learner_id}/{programme_id}/attempts"): STAFF,
+    ("POST", "/staff/followups/{learner_id}/{programme_id}/outcome"): STAFF,
+    ("POST", "/staff/followups/{learner_id}/{programme_id}/close"): STAFF,
+}
+COOKIE = "parcours_key"
+router = APIRouter(prefix="/staff", include_in_schema=False, dependencies=[Depends(auth.guard(POLICY))])
+templates = Jinja2Templates(directory=str(resources.files("services.outcomes") / "templates"))
+
+STATUS_CHOICES = [("open", "due, attempted or overdue"), ("overdue", "overdue"), ("due", "due"),
+                  ("attempted", "attempted"), ("scheduled", "scheduled"), ("unreachable", "unreachable"),
+                  ("refused", "refused"), ("recorded", "recorded"), ("exempt", "exempt"), ("all", "all")]
+OPEN = ["overdue", "due", "attempted"]
+SITUATION_LABELS = [
+    ("permanent_contract", "permanent contract (CDI)"), ("fixed_term_6m_plus", "fixed-term, 6 months or more"),
+    ("self_employed", "self-employed"), ("apprenticeship", "apprenticeship or work-study"),
+    ("fixed_term_under_6m", "fixed-term, under 6 months"), ("temporary_agency", "temporary agency"),
+    ("further_study", "further study or training"), ("job_seeker", "job seeker"), ("inactive", "inactive"),
+]
+
+
+def _pool(request: Request):
+    return request.app.state.runtime.pool
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request, error: str | None = None):
+    return templates.TemplateResponse(request, "login.html", {"error": error}, status_code=401 if error else 200)
+
+
+@router.post("/login")
+async def login(request: Request):
+    """Check the staff member's key once and keep it in an HttpOnly cookie for the staff pages."""
+    token = str((await request.form()).get("key", "")).strip()
+    try:
+        principal = await request.app.state.keys.principal_for_token(_pool(request), token)
+        auth.allow(principal, *STAFF)
+    except (auth.Unauthenticated, auth.Forbidden) as exc:
+        return await login_page(request, error=str(exc))
+    response = RedirectResponse("/staff", status_code=303)
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/staff")
+    return response
+
+
+@router.post("/logout")
+async def logout():
+    response = RedirectResponse("/staff/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/staff")
+    return response
+
+
+@router.get("", response_class=HTMLResponse)
+async def worklist(request: Request, status: str = Query("open", max_length=20), staff: str | None = None,
+                   offset: int = Query(0, ge=0, le=10_000_000), done: str | None = Query(None, max_length=200)):
+    statuses = OPEN if status == "open" else None if status == "all" else [status]
+    limit = 50
+    async with _pool(request).acquire() as conn:
+        items, total = await store.list_followups(conn, date.today(), statuses, None, None, staff or None,
+                                                  limit, offset)
+    return templates.TemplateResponse(request, "worklist.html", {
+        "items": items, "total": total, "status": status, "staff": staff, "offset": offset, "limit": limit,
+        "status_choices": STATUS_CHOICES, "message": done,
+    })
+
+
+async def _contact(request: Request, learner_id: UUID) -> tuple[dict | None, str | None]:
+    """Contact details come from intake at the moment they are shown; they are never stored here."""
+    url = f"{request.app.state.settings.intake_url.rstrip('/')}/learners/{learner_id}/contact"
+    token = auth.token_of(request)
+    # With the staff member's own key: intake decides whether they may see it.
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        async with httpx.AsyncClient(timeout=3) as client:
+            r = await client.get(url, headers=headers)
+    except httpx.HTTPError:
+        return None, "Contact details are unavailable right now (intake does not answer)."
+    if r.status_code == 200:
+        return r.json(), None
+    if r.status_code == 404:
+        return None, "No contact details are held for this learner (erased or never given)."
+    if r.status_code in (401, 403):
+        return None, "Your key does not give access to contact details."
+    return None, f"Contact details are unavailable right now (intake answered {r.status_code})."
+
+
+async def _page(request: Request, learner_id: UUID, programme_id: UUID, status_code: int = 200, **extra):
+    async with _pool(request).acquire() as conn:
+        followup = await service.followup_detail(conn, learner_id, programme_id)
+    if followup is None:
+        return HTMLResponse("<p>No such follow-up. <a href='/staff'>Back to the worklist</a></p>", status_code=404)
+    contact, contact_error = await _contact(request, learner_id)
+    today = date.today()
+    return templates.TemplateResponse(request, "followup.html", {
+        "f": followup, "contact": contact, "contact_error": contact_error, "today": today.isoformat(),
+        "observed_default": min(followup["observation_date"], today).isoformat(),
+        "channels": domain.CONTACT_CHANNELS, "results": domain.CONTACT_RESULTS, "situations": SITUATION_LABELS,
+        "focus": "outcome" if followup["status"] in ("due", "attempted", "overdue") else "attempt", **extra,
+    }, status_code=status_code)
+
+
+@router.get("/followups/{learner_id}/{programme_id}", response_class=HTMLResponse)
+async def followup_page(request: Request, learner_id: UUID, programme_id: UUID, done: str | None = None):
+    return await _page(request, learner_id, programme_id, message=done)
+
+
+def _form_error(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+
+
+async def _submit(request: Request, learner_id: UUID, programme_id: UUID, model, action, after: str):
+    form = {k: v for k, v in (await request.form()).items() if v != ""}
+    try:
+        body = model.model_validate(form)
+    except ValidationError as exc:
+        return await _page(request, learner_id, programme_id, 422, error=_form_error(exc))
+    try:
+        async with _pool(request).acquire() as conn, conn.transaction():
+            await action(conn, learner_id, programme_id, body)
+    except domain.DomainError as exc:
+        return await _page(request, learner_id, programme_id, exc.status, error=str(exc))
+    if after == "worklist":
+        return RedirectResponse(f"/staff?done={quote('Outcome recorded.')}", status_code=303)
+    return RedirectResponse(f"/staff/followups/{learner_id}/{programme_id}?done={quote(after)}", status_code=303)
+
+
+@router.post("/followups/{learner_id}/{programme_id}/attempts")
+async def attempt_form(request: Request, learner_id: UUID, programme_id: UUID):
+    return await _submit(request, learner_id, programme_id, AttemptIn, service.log_attempt, "Attempt logged.")
+
+
+@router.post("/followups/{learner_id}/{programme_id}/outcome")
+async def outcome_form(request: Request, learner_id: UUID, programme_id: UUID):
+    async with _pool(request).acquire() as conn:
+        current = await store.get_followup(conn, date.today(), learner_id, programme_id)
+    correcting = current is not None and current["status"] == "recorded"
+    action = service.correct_outcome if correcting else service.record_outcome
+    return await _submit(request, learner_id, programme_id, OutcomeIn, action,
+                         "Outcome corrected." if correcting else "worklist")
+
+
+@router.post("/followups/{learner_id}/{programme_id}/close")
+async def close_form(request: Request, learner_id: UUID, programme_id: UUID):
+    return await _submit(request, learner_id, programme_id, CloseIn, service.close_followup, "Follow-up closed.")

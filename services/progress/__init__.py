@@ -1,0 +1,1 @@
+"""Progress: enrolments and the training state machine of each learner."""

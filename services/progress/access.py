@@ -1,0 +1,41 @@
+"""Who may call which progress route, and a centre's reach: its own programmes' learners only."""
+
+from __future__ import annotations
+
+from services.progress import service, store
+from shared.plumbing import auth
+from shared.plumbing.batch import apply_allowed
+
+ANY = ("centre", "followup", "manager")
+POLICY: auth.Policy = {
+    ("POST", "/facts"): ("centre",), ("POST", "/facts/batch"): ("centre",),
+    ("POST", "/facts/{event_id}/corrections"): ("centre",), ("POST", "/facts/csv"): ("centre",),
+    ("GET", "/facts/csv/template"): ANY, ("POST", "/xapi/statements"): ("centre",),
+    ("GET", "/enrolments/{learner_id}/{programme_id}"): ("centre",), ("GET", "/enrolments/summary"): ("manager",),
+}
+REFUSALS = (auth.Forbidden,)
+
+
+async def own_programme(conn, principal: auth.Principal, programme_id) -> None:
+    if principal.role == "centre":
+        auth.check_centre(principal, await store.centre_of_programme(conn, programme_id), "this programme's")
+
+
+async def own_fact(conn, principal: auth.Principal, event_id) -> None:
+    if principal.role == "centre":
+        auth.check_centre(principal, await store.centre_of_fact(conn, event_id), "this fact's")
+
+
+def post_facts_as(principal: auth.Principal):
+    """service.post_facts, each fact refused for a programme out of the caller's reach."""
+
+    async def post(conn, facts: list) -> list:
+        if principal.role != "centre":
+            return await service.post_facts(conn, facts)
+        programme_ids = {f.programme_id for f in facts}
+        centres = await store.centres_of_programmes(conn, list(programme_ids))
+        denied = auth.out_of_reach(principal, programme_ids, centres, "this programme's")
+        return await apply_allowed(facts, lambda f: f.programme_id, denied,
+                                   lambda allowed: service.post_facts(conn, allowed))
+
+    return post

@@ -1,0 +1,28 @@
+"""Progress's wiring: FastAPI app, batch consumers and outbox relay in one lifespan."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.progress import handlers, imports_api
+from services.progress.api import router
+from services.progress.config import ProgressSettings
+from services.progress.domain import DomainError
+from services.progress.metrics import build_metrics
+from shared.plumbing.http import install_http_basics
+from shared.plumbing.runtime import Runtime
+
+
+def create_app(settings: ProgressSettings | None = None) -> FastAPI:
+    settings = settings or ProgressSettings()
+    metrics = build_metrics()
+    runtime = Runtime(settings, "services.progress", metrics, refresh=metrics.refresh, consumes=handlers.TOPICS,
+                      apply=handlers.apply, apply_many=handlers.apply_many, refusals=(DomainError,))
+
+    app = FastAPI(title="Parcours progress", version="1", lifespan=runtime.lifespan,
+                  description="Enrolments and training facts posted by the centres.")
+    app.state.runtime = runtime
+    install_http_basics(app, runtime, metrics, settings.max_body_bytes, settings.auth_required)
+    app.include_router(router)
+    app.include_router(imports_api.router)
+    return app

@@ -1,0 +1,130 @@
+"""The training state machine: admitted → started → (interrupted ⇄ resumed)* → exited.
+
+Pure and synchronous. Facts carry the date they happened (`occurred_at`); a state change
+must not be dated before the last one, and no fact fits before the start or after the exit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+FACT_TYPES = ("started", "attendance", "milestone", "interrupted", "resumed", "exited")
+
+
+class DomainError(Exception):
+    status = 409
+    code = "refused"
+
+
+class NotAdmitted(DomainError):
+    status = 422
+    code = "not_admitted"
+
+
+class InvalidTransition(DomainError):
+    code = "invalid_transition"
+
+
+class OutOfOrder(DomainError):
+    code = "out_of_order"
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    state: str  # admitted | started | interrupted | exited | withdrawn | no_show
+    started_at: datetime | None = None
+    exited_at: datetime | None = None
+    last_change_at: datetime | None = None
+    exit_reason: str | None = None
+    attendance_hours: float = 0.0
+    dropout_cause: str | None = None
+    last_fact_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A posted fact, as far as the state machine is concerned."""
+
+    type: str
+    occurred_at: datetime
+    hours: float = 0.0
+    exit_reason: str | None = None
+    dropout_cause: str | None = None
+
+
+def is_late(e: Enrolment, at: datetime) -> bool:
+    """A fact dated before one already applied must be placed where it belongs."""
+    return e.last_fact_at is not None and at < e.last_fact_at
+
+
+def replay(facts: Iterable[Fact]) -> Enrolment:
+    """The enrolment that an admitted learner's facts, taken in date order, lead to.
+
+    Raises the DomainError of the first fact that cannot fit, which explains the refusal of a
+    late fact or of a correction. `sorted` is stable: facts dated the same instant keep the
+    order they arrived in.
+    """
+    ordered = sorted(facts, key=lambda f: f.occurred_at)
+    starts = [f.occurred_at for f in ordered if f.type == "started"]
+    if starts and ordered[0].type != "started":
+        first = ordered[0]
+        raise OutOfOrder(f"{first.type} dated {first.occurred_at.isoformat()} is before the start "
+                         f"({starts[0].isoformat()})")
+    e = Enrolment("admitted")
+    for fact in ordered:
+        e = apply_fact(e, fact.type, fact.occurred_at, fact.hours, fact.exit_reason, fact.dropout_cause)
+    return e
+
+
+def apply_fact(e: Enrolment, fact: str, at: datetime, hours: float = 0.0,
+               exit_reason: str | None = None, dropout_cause: str | None = None) -> Enrolment:
+    """Return the enrolment after `fact`, or raise a DomainError saying why it cannot fit."""
+    # One replace() per fact, with the latest date seen: this runs for every fact of every batch.
+    last = at if e.last_fact_at is None else max(e.last_fact_at, at)
+    if e.state == "withdrawn":
+        raise InvalidTransition("the admission was withdrawn: this learner cannot have training facts")
+    if e.state == "no_show":
+        raise InvalidTransition("the learner was recorded as a no-show: no training facts")
+    if fact == "started":
+        if e.state != "admitted":
+            raise InvalidTransition(f"the training already started (state: {e.state})")
+        return replace(e, state="started", started_at=at, last_change_at=at, last_fact_at=last)
+    if e.state == "admitted":
+        raise InvalidTransition(f"a {fact} fact needs the training to have started first")
+    if at < e.started_at:
+        raise OutOfOrder(f"{fact} dated {at.isoformat()} is before the start ({e.started_at.isoformat()})")
+    if fact in ("attendance", "milestone"):
+        if e.exited_at is not None and at > e.exited_at:
+            raise OutOfOrder(f"{fact} dated {at.isoformat()} is after the exit ({e.exited_at.isoformat()})")
+        if fact == "attendance":
+            return replace(e, attendance_hours=e.attendance_hours + hours, last_fact_at=last)
+        return replace(e, last_fact_at=last)
+    if e.state == "exited":
+        raise InvalidTransition(f"the learner already left the training: no {fact} after the exit")
+    if at < e.last_change_at:
+        raise OutOfOrder(
+            f"{fact} dated {at.isoformat()} is before the last change of state ({e.last_change_at.isoformat()})"
+        )
+    if fact == "interrupted":
+        if e.state != "started":
+            raise InvalidTransition("the training is already interrupted")
+        return replace(e, state="interrupted", last_change_at=at, last_fact_at=last)
+    if fact == "resumed":
+        if e.state != "interrupted":
+            raise InvalidTransition("only an interrupted training can resume")
+        return replace(e, state="started", last_change_at=at, last_fact_at=last)
+    if fact == "exited":
+        return replace(e, state="exited", exited_at=at, last_change_at=at, exit_reason=exit_reason,
+                       dropout_cause=dropout_cause, last_fact_at=last)
+    raise InvalidTransition(f"unknown fact type {fact!r}")
+
+
+def on_decision(e: Enrolment | None, decision: str) -> Enrolment | None:
+    """What an admission decision does to the enrolment (None: nothing to store)."""
+    if decision == "admitted":
+        return e if e is not None else Enrolment(state="admitted")
+    if decision in ("withdrawn", "no_show") and e is not None and e.state == "admitted":
+        return replace(e, state=decision)
+    return None

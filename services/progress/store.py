@@ -1,0 +1,215 @@
+"""Progress's SQL."""
+
+from __future__ import annotations
+
+from services.progress.domain import Enrolment
+
+UPSERT_PROGRAMME = """
+INSERT INTO programmes (programme_id, centre_id, duration_months, start_date) VALUES ($1, $2, $3, $4)
+ON CONFLICT (programme_id) DO NOTHING
+"""
+GET_ENROLMENT = """
+SELECT state, started_at, exited_at, last_change_at, exit_reason, attendance_hours, dropout_cause, last_fact_at
+FROM enrolments WHERE learner_id = $1 AND programme_id = $2
+"""
+LOCK_ENROLMENT = GET_ENROLMENT + " FOR UPDATE"
+# Every enrolment of a batch locked at once, in key order so that concurrent batches cannot deadlock.
+LOCK_ENROLMENTS = """
+SELECT e.learner_id, e.programme_id, state, started_at, exited_at, last_change_at, exit_reason, attendance_hours,
+       dropout_cause, last_fact_at
+FROM enrolments e JOIN unnest($1::uuid[], $2::uuid[]) AS k(learner_id, programme_id) USING (learner_id, programme_id)
+ORDER BY e.learner_id, e.programme_id FOR UPDATE OF e
+"""
+INSERT_ENROLMENTS = """
+INSERT INTO enrolments (learner_id, programme_id, application_id, state, admitted_at)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[])
+ON CONFLICT (learner_id, programme_id) DO NOTHING
+"""
+SAVE_ENROLMENTS = """
+UPDATE enrolments e SET state = u.state, started_at = u.started_at, exited_at = u.exited_at,
+       last_change_at = u.last_change_at, exit_reason = u.exit_reason, attendance_hours = u.attendance_hours,
+       dropout_cause = u.dropout_cause, last_fact_at = u.last_fact_at, updated_at = now()
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[], $7::text[],
+            $8::float8[], $9::text[], $10::timestamptz[])
+     AS u(learner_id, programme_id, state, started_at, exited_at, last_change_at, exit_reason, attendance_hours,
+          dropout_cause, last_fact_at)
+WHERE e.learner_id = u.learner_id AND e.programme_id = u.programme_id
+"""
+SAVE_ENROLMENT = """
+UPDATE enrolments SET state = $3, started_at = $4, exited_at = $5, last_change_at = $6,
+       exit_reason = $7, attendance_hours = $8, dropout_cause = $9, last_fact_at = $10, updated_at = now()
+WHERE learner_id = $1 AND programme_id = $2
+"""
+GET_FACT = """
+SELECT event_id, learner_id, programme_id, fact_type, occurred_at, data, body_hash, voided_at
+FROM facts WHERE event_id = $1
+"""
+GET_FACT_FOR_UPDATE = GET_FACT + " FOR UPDATE"
+FACT_HASHES = "SELECT event_id, body_hash FROM facts WHERE event_id = ANY($1::uuid[])"
+INSERT_FACTS = """
+INSERT INTO facts (event_id, learner_id, programme_id, fact_type, occurred_at, data, body_hash)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[], $6::jsonb[], $7::text[])
+"""
+CENTRES_OF_PROGRAMMES = "SELECT programme_id, centre_id FROM programmes WHERE programme_id = ANY($1::uuid[])"
+ACTIVE_FACTS = """
+SELECT event_id, fact_type, occurred_at, data FROM facts
+WHERE learner_id = $1 AND programme_id = $2 AND voided_at IS NULL ORDER BY occurred_at, seq
+"""
+VOID_FACT = "UPDATE facts SET voided_at = now() WHERE event_id = $1"
+AMEND_FACT = "UPDATE facts SET occurred_at = $2, data = $3 WHERE event_id = $1"
+GET_CORRECTION = "SELECT body_hash, result FROM fact_corrections WHERE correction_id = $1"
+INSERT_CORRECTION = """
+INSERT INTO fact_corrections (correction_id, event_id, action, body_hash, before, after, result)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+"""
+SUMMARY = "SELECT state, count(*) AS n FROM enrolments GROUP BY state"
+ENROLMENT_VIEW = """
+SELECT learner_id, programme_id, application_id, state, admitted_at, started_at, exited_at,
+       exit_reason, dropout_cause, attendance_hours
+FROM enrolments WHERE learner_id = $1 AND programme_id = $2
+"""
+ENROLMENT_FACTS = """
+SELECT event_id, fact_type AS type, occurred_at, recorded_at, data, voided_at FROM facts
+WHERE learner_id = $1 AND programme_id = $2 ORDER BY occurred_at, seq
+"""
+
+
+def _to_enrolment(row) -> Enrolment | None:
+    if row is None:
+        return None
+    return Enrolment(
+        state=row["state"], started_at=row["started_at"], exited_at=row["exited_at"],
+        last_change_at=row["last_change_at"], exit_reason=row["exit_reason"],
+        attendance_hours=row["attendance_hours"], dropout_cause=row["dropout_cause"],
+        last_fact_at=row["last_fact_at"],
+    )
+
+
+async def upsert_programme(conn, programme_id, centre_id, duration_months, start_date) -> None:
+    await conn.execute(UPSERT_PROGRAMME, programme_id, centre_id, duration_months, start_date)
+
+
+async def get_enrolment(conn, learner_id, programme_id, for_update: bool = False) -> Enrolment | None:
+    return _to_enrolment(await conn.fetchrow(LOCK_ENROLMENT if for_update else GET_ENROLMENT,
+                                             learner_id, programme_id))
+
+
+async def lock_enrolments(conn, keys: list[tuple]) -> dict[tuple, Enrolment]:
+    """The enrolments of these (learner_id, programme_id) keys that exist, locked."""
+    if not keys:
+        return {}
+    rows = await conn.fetch(LOCK_ENROLMENTS, [k[0] for k in keys], [k[1] for k in keys])
+    return {(r["learner_id"], r["programme_id"]): _to_enrolment(r) for r in rows}
+
+
+async def insert_enrolments(conn, rows: list[tuple]) -> None:
+    """Rows of (learner_id, programme_id, application_id, state, admitted_at)."""
+    if rows:
+        await conn.execute(INSERT_ENROLMENTS, *(list(c) for c in zip(*rows, strict=True)))
+
+
+async def save_enrolments(conn, enrolments: dict[tuple, Enrolment]) -> None:
+    if not enrolments:
+        return
+    keys, values = list(enrolments), list(enrolments.values())
+    await conn.execute(
+        SAVE_ENROLMENTS, [k[0] for k in keys], [k[1] for k in keys], [e.state for e in values],
+        [e.started_at for e in values], [e.exited_at for e in values], [e.last_change_at for e in values],
+        [e.exit_reason for e in values], [e.attendance_hours for e in values], [e.dropout_cause for e in values],
+        [e.last_fact_at for e in values],
+    )
+
+
+async def save_enrolment(conn, learner_id, programme_id, e: Enrolment) -> None:
+    await conn.execute(SAVE_ENROLMENT, learner_id, programme_id, e.state, e.started_at, e.exited_at,
+                       e.last_change_at, e.exit_reason, e.attendance_hours, e.dropout_cause, e.last_fact_at)
+
+
+async def fact_hashes(conn, event_ids: list) -> dict:
+    """event_id -> body_hash of the facts among these that exist."""
+    if not event_ids:
+        return {}
+    return {r["event_id"]: r["body_hash"] for r in await conn.fetch(FACT_HASHES, event_ids)}
+
+
+async def insert_facts(conn, rows: list[tuple]) -> None:
+    """Rows of (event_id, learner_id, programme_id, fact_type, occurred_at, data, body_hash), in arrival order."""
+    if rows:
+        await conn.execute(INSERT_FACTS, *(list(c) for c in zip(*rows, strict=True)))
+
+
+async def centres_of_programmes(conn, programme_ids: list) -> dict:
+    return {r["programme_id"]: r["centre_id"] for r in await conn.fetch(CENTRES_OF_PROGRAMMES, programme_ids)}
+
+
+async def get_fact(conn, event_id, for_update: bool = False) -> dict | None:
+    row = await conn.fetchrow(GET_FACT_FOR_UPDATE if for_update else GET_FACT, event_id)
+    return dict(row) if row else None
+
+
+async def active_facts(conn, learner_id, programme_id) -> list[dict]:
+    return [dict(r) for r in await conn.fetch(ACTIVE_FACTS, learner_id, programme_id)]
+
+
+async def void_fact(conn, event_id) -> None:
+    await conn.execute(VOID_FACT, event_id)
+
+
+async def amend_fact(conn, event_id, occurred_at, data: dict) -> None:
+    await conn.execute(AMEND_FACT, event_id, occurred_at, data)
+
+
+async def get_correction(conn, correction_id) -> dict | None:
+    row = await conn.fetchrow(GET_CORRECTION, correction_id)
+    return dict(row) if row else None
+
+
+async def insert_correction(conn, correction_id, event_id, action, body_hash, before, after, result) -> None:
+    await conn.execute(INSERT_CORRECTION, correction_id, event_id, action, body_hash, before, after, result)
+
+
+async def summary(conn) -> dict[str, int]:
+    return {r["state"]: r["n"] for r in await conn.fetch(SUMMARY)}
+
+
+async def enrolment_view(conn, learner_id, programme_id) -> dict | None:
+    row = await conn.fetchrow(ENROLMENT_VIEW, learner_id, programme_id)
+    if row is None:
+        return None
+    view = dict(row)
+    view["facts"] = [dict(r) for r in await conn.fetch(ENROLMENT_FACTS, learner_id, programme_id)]
+    return view
+
+
+EXITS_BY_REASON = "SELECT exit_reason, count(*) AS n FROM enrolments WHERE state = 'exited' GROUP BY exit_reason"
+
+
+async def exits_by_reason(conn) -> dict[str, int]:
+    return {r["exit_reason"]: r["n"] for r in await conn.fetch(EXITS_BY_REASON)}
+
+
+# Free text a centre may have typed about a learner; codes (exit reasons) are not personal.
+ERASE_MILESTONES = """
+UPDATE facts SET data = jsonb_set(data, '{milestone}', '"(erased)"') WHERE learner_id = $1 AND fact_type = 'milestone'
+"""
+ERASE_INTERRUPTION_REASONS = """
+UPDATE facts SET data = jsonb_set(data, '{reason}', '"(erased)"')
+WHERE learner_id = $1 AND fact_type = 'interrupted' AND data->>'reason' IS NOT NULL
+"""
+
+
+async def erase_free_text(conn, learner_id) -> None:
+    await conn.execute(ERASE_MILESTONES, learner_id)
+    await conn.execute(ERASE_INTERRUPTION_REASONS, learner_id)
+
+
+CENTRE_OF_PROGRAMME = "SELECT centre_id FROM programmes WHERE programme_id = $1"
+CENTRE_OF_FACT = "SELECT p.centre_id FROM facts f JOIN programmes p USING (programme_id) WHERE f.event_id = $1"
+
+
+async def centre_of_programme(conn, programme_id):
+    return await conn.fetchval(CENTRE_OF_PROGRAMME, programme_id)
+
+
+async def centre_of_fact(conn, event_id):
+    return await conn.fetchval(CENTRE_OF_FACT, event_id)
