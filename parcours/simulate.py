@@ -1,0 +1,347 @@
+"""`parcours simulate`: drive a generated year through the public HTTP APIs, then wait for the
+services to have applied everything, and optionally write the ground truth."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import zlib
+from collections.abc import Callable
+from datetime import date
+
+import httpx
+
+from parcours.keys import auth_headers
+from parcours.simulation.truth import ground_truth
+from parcours.simulation.world import Application, World, generate
+
+BATCH = 1000
+LANES = 4  # clients posting at once (centres do not wait for each other)
+
+
+class SimulationError(RuntimeError):
+    pass
+
+
+class Progress:
+    """A one-line progress bar on stderr (silent when quiet)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self._last = 0.0
+
+    def show(self, phase: str, done: int, total: int, force: bool = False) -> None:
+        if self.quiet:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < 0.2 and done < total:
+            return
+        self._last = now
+        width = 30
+        filled = int(width * done / total) if total else width
+        sys.stderr.write(f"\r{phase:<22} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}   ")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _lanes(items: list, lane_of: Callable | None) -> list[list]:
+    """Items split among LANES clients (one lane without `lane_of`), each keeping the given order;
+    items with the same `lane_of(item)` share a lane, the same one every run."""
+    lanes: list[list] = [[] for _ in range(LANES if lane_of else 1)]
+    for item in items:
+        lanes[zlib.crc32(str(lane_of(item)).encode()) % len(lanes) if lane_of else 0].append(item)
+    return [lane for lane in lanes if lane]
+
+
+class Driver:
+    def __init__(self, world: World, urls: dict[str, str], progress: Progress, timeout: float) -> None:
+        self.world = world
+        self.urls = urls
+        self.progress = progress
+        self.timeout = timeout
+        self.ids: dict[int, tuple[str, str]] = {}  # application index -> (application_id, learner_id)
+        self.repeated = 0  # applications the services already had (this world was simulated before)
+
+    async def run(self) -> dict:
+        limits = httpx.Limits(max_connections=16)
+        async with httpx.AsyncClient(timeout=60.0, limits=limits, headers=auth_headers()) as client:
+            self.client = client
+            # The services may hold earlier runs' data: wait for what this run adds to it.
+            enrolments = lambda: self._get(self.urls["progress"] + "/enrolments/summary", "total")  # noqa: E731
+            followups = lambda: self._get(self.urls["outcomes"] + "/stats", "followups")  # noqa: E731
+            base = {"enrolments": await enrolments(), "events": await self._outcomes_applied(),
+                    "followups": await followups()}
+            await self._programmes()
+            await self._applications()
+            await self._decisions()
+            # A world already simulated on these services adds nothing new: then nothing is awaited.
+            # (A few repeats are retried requests whose first answer was lost.)
+            fresh = 0 if self.repeated == len(self.world.applications) else 1
+            admitted = sum(a.decision == "admitted" for a in self.world.applications)
+            await self._wait("admissions reach progress", base["enrolments"] + fresh * admitted, enrolments)
+            facts, corrections = await self._facts()
+            # Every event this run caused (a lower bound: intake may publish more, e.g. sessions).
+            events = len(self.world.programmes) + 2 * len(self.world.applications) + facts + corrections
+            await self._wait("training reaches outcomes", base["events"] + fresh * events, self._outcomes_applied)
+            expected_followups = sum(1 for a in self.world.applications
+                                     if a.exit_reason and a.exit_reason != "transferred")
+            await self._wait("follow-ups open", base["followups"] + fresh * expected_followups, followups)
+            await self._outcomes()
+        return {"programmes": len(self.world.programmes), "applications": len(self.world.applications),
+                "facts": facts, "corrections": corrections, "events": events}
+
+    async def _send(self, method: str, url: str, body) -> httpx.Response:
+        """Retry while a service is unavailable (503, connection refused): every call is idempotent."""
+        delay = 0.2
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                r = await self.client.request(method, url, json=body)
+                if r.status_code not in (502, 503, 504):
+                    return r
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise SimulationError(f"{url} kept failing for {self.timeout:.0f}s")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5)
+
+    async def _get(self, url: str, key: str) -> int:
+        r = await self._send("GET", url, None)
+        return int(r.json()[key])
+
+    async def _outcomes_applied(self) -> int:
+        r = await self._send("GET", self.urls["outcomes"] + "/stats", None)
+        return sum(r.json()["events_applied"].values())
+
+    async def _wait(self, phase: str, expected: int, current: Callable) -> None:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            value = await current()
+            self.progress.show(phase, min(value, expected), expected, force=value >= expected)
+            if value >= expected:
+                return
+            if time.monotonic() > deadline:
+                raise SimulationError(f"{phase}: {value} of {expected} after {self.timeout:.0f}s")
+            await asyncio.sleep(0.3)
+
+    async def _batches(self, phase: str, url: str, items: list, on_result, lane_of: Callable | None = None) -> None:
+        """Post (key, body) items in batches. With `lane_of(key, body)`, LANES clients post at once, as
+        the network's centres do, each lane keeping its items in the order given: items whose order
+        matters (one learner's facts, one programme's decisions) must share a lane."""
+        lanes = _lanes(items, (lambda item: lane_of(*item)) if lane_of else None)
+        done = 0
+
+        async def post(lane: list) -> None:
+            nonlocal done
+            for start in range(0, len(lane), BATCH):
+                chunk = lane[start:start + BATCH]
+                r = await self._send("POST", url, {"items": [body for _, body in chunk]})
+                if r.status_code != 200:
+                    raise SimulationError(f"{url} answered {r.status_code}: {r.text[:300]}")
+                for (key, _), result in zip(chunk, r.json()["results"], strict=True):
+                    on_result(key, result)
+                done += len(chunk)
+                self.progress.show(phase, done, len(items))
+
+        await asyncio.gather(*(post(lane) for lane in lanes))
+
+    async def _programmes(self) -> None:
+        sem = asyncio.Semaphore(16)
+        done = 0
+
+        async def post(p) -> None:
+            nonlocal done
+            body = {"programme_id": str(p.programme_id), "centre_id": str(p.centre_id),
+                    "centre_name": p.centre_name, "title": p.title, "region": p.region,
+                    "job_family": p.job_family, "duration_months": p.duration_months,
+                    "capacity": p.capacity, "start_date": p.start_date.isoformat()}
+            async with sem:
+                r = await self._send("POST", self.urls["intake"] + "/programmes", body)
+            if r.status_code not in (200, 201):
+                raise SimulationError(f"programme refused: {r.status_code} {r.text[:300]}")
+            done += 1
+            self.progress.show("programmes", done, len(self.world.programmes))
+
+        await asyncio.gather(*(post(p) for p in self.world.programmes))
+
+    async def _applications(self) -> None:
+        programmes = self.world.programmes
+        items = [(a.index, {"programme_id": str(programmes[a.programme].programme_id),
+                            "submitted_at": a.submitted_at.isoformat(), "candidate": a.candidate})
+                 for a in self.world.applications]
+
+        def keep(index: int, result: dict) -> None:
+            if result["result"] not in ("created", "duplicate"):
+                raise SimulationError(f"application refused: {result}")
+            self.repeated += result["result"] == "duplicate"
+            self.ids[index] = (result["application_id"], result["learner_id"])
+
+        await self._batches("applications", self.world_url("intake", "/applications/batch"), items, keep,
+                            lane_of=lambda _, body: body["programme_id"])
+
+    def world_url(self, service: str, path: str) -> str:
+        return self.urls[service] + path
+
+    async def _decisions(self) -> None:
+        ordered = sorted(self.world.applications, key=lambda a: (a.decided_at, a.index))
+        items = [(a.index, {"application_id": self.ids[a.index][0], "decision": a.decision,
+                            "reason": a.reason, "decided_at": a.decided_at.isoformat()}) for a in ordered]
+
+        def check(index: int, result: dict) -> None:
+            if result["result"] not in ("applied", "unchanged"):
+                raise SimulationError(f"decision refused: {result}")
+
+        await self._batches("decisions", self.world_url("intake", "/decisions/batch"), items, check,
+                            lane_of=lambda index, _: self.world.applications[index].programme)
+
+    async def _facts(self) -> tuple[int, int]:
+        """Post every fact as a centre would: in date order, some late, some wrong then corrected.
+
+        Returns (facts posted, corrections posted).
+        """
+        programmes = self.world.programmes
+        in_order, late, corrections = [], [], []
+        for a in self.world.applications:
+            for seq, f in enumerate(a.facts):
+                extra = dict(f.extra)
+                occurred_at = f.occurred_at
+                if f.first_posted:
+                    extra.update({k: v for k, v in f.first_posted.items() if k != "occurred_at"})
+                    if extra.get("exit_reason") != "dropped_out":
+                        extra.pop("dropout_cause", None)
+                    occurred_at = f.first_posted["occurred_at"]
+                    amend = {"action": "amend", "occurred_at": f.occurred_at.isoformat(), **f.extra,
+                             "note": "simulated correction"}
+                    if "dropout_cause" not in f.extra:
+                        amend["dropout_cause"] = None
+                    corrections.append((f.event_id, {k: v for k, v in amend.items() if v is not None}, a.index))
+                if f.spurious:
+                    corrections.append((f.event_id, {"action": "void", "note": "posted by mistake"}, a.index))
+                body = {"event_id": str(f.event_id), "learner_id": self.ids[a.index][1],
+                        "programme_id": str(programmes[a.programme].programme_id), "type": f.type,
+                        "occurred_at": occurred_at.isoformat(), **extra}
+                (late if f.late else in_order).append(((occurred_at, a.index, seq), body))
+        # A centre posts in date order; one learner's facts are then in order across batches too.
+        # Late uploads come after everything else and are placed at their date.
+        in_order.sort(key=lambda item: item[0])
+        late.sort(key=lambda item: item[0])
+
+        def check(key, result: dict) -> None:
+            if result["result"] not in ("applied", "duplicate"):
+                raise SimulationError(f"training fact refused: {result}")
+
+        url = self.world_url("progress", "/facts/batch")
+        by_learner = lambda _, body: body["learner_id"]  # noqa: E731
+        await self._batches("training facts", url, in_order, check, lane_of=by_learner)
+        await self._batches("late training facts", url, late, check, lane_of=by_learner)
+        await self._corrections(corrections)
+        return len(in_order) + len(late), len(corrections)
+
+    async def _corrections(self, corrections: list[tuple]) -> None:
+        """One request per correction, LANES at once; one learner's corrections in order, in one lane."""
+        lanes = _lanes(corrections, lambda correction: correction[2])
+        done = 0
+
+        async def post(lane: list) -> None:
+            nonlocal done
+            for event_id, body, _ in lane:
+                r = await self._send("POST", self.world_url("progress", f"/facts/{event_id}/corrections"), body)
+                if r.status_code not in (200, 201) and "already voided" not in r.text:
+                    raise SimulationError(f"correction refused: {r.status_code} {r.text[:300]}")
+                done += 1
+                self.progress.show("corrections", done, len(corrections))
+
+        await asyncio.gather(*(post(lane) for lane in lanes))
+
+    async def _outcomes(self) -> None:
+        programmes = self.world.programmes
+        with_outcome: list[Application] = [a for a in self.world.applications if a.outcome is not None]
+        items = [(a.index, {"learner_id": self.ids[a.index][1],
+                            "programme_id": str(programmes[a.programme].programme_id),
+                            "situation": a.outcome.situation, "digital_job": a.outcome.digital_job,
+                            "source": "learner_statement", "observed_on": a.outcome.observed_on.isoformat()})
+                 for a in with_outcome]
+
+        # A follow-up opens when outcomes consumes the exit; the counts waited for above are lower
+        # bounds, so a learner's follow-up may still be on its way: those items are posted again,
+        # as a staff tool would, until the timeout.
+        waiting: list = []
+
+        def check(index: int, result: dict) -> None:
+            # A retried batch finds its outcomes already recorded: that is the same effect.
+            if result["result"] == "created" or result.get("code") == "already_recorded":
+                return
+            if result.get("code") == "not_found":
+                waiting.append(index)
+                return
+            raise SimulationError(f"outcome refused: {result}")
+
+        url = self.world_url("outcomes", "/outcomes/batch")
+        deadline = time.monotonic() + self.timeout
+        phase = "outcomes"
+        while True:
+            await self._batches(phase, url, items, check, lane_of=lambda _, body: body["learner_id"])
+            if not waiting:
+                break
+            if time.monotonic() > deadline:
+                raise SimulationError(f"{len(waiting)} outcome(s) found no follow-up after {self.timeout:.0f}s")
+            pending = set(waiting)
+            items = [item for item in items if item[0] in pending]
+            waiting.clear()
+            phase = "outcomes (follow-ups late)"
+            await asyncio.sleep(0.5)
+        await self._exemptions()
+
+    async def _exemptions(self) -> None:
+        programmes = self.world.programmes
+        exempt = [a for a in self.world.applications if a.exempt]
+        for done, a in enumerate(exempt, 1):
+            url = self.world_url("outcomes", f"/followups/{self.ids[a.index][1]}/"
+                                             f"{programmes[a.programme].programme_id}/close")
+            deadline = time.monotonic() + self.timeout
+            r = await self._send("POST", url, {"status": "exempt", "reason": a.exempt})
+            while r.status_code == 404 and time.monotonic() < deadline:  # its follow-up is on its way
+                await asyncio.sleep(0.5)
+                r = await self._send("POST", url, {"status": "exempt", "reason": a.exempt})
+            # A retried request finds it already exempt: the same effect.
+            if r.status_code != 200 and "already exempt" not in r.text:
+                raise SimulationError(f"exemption refused: {r.status_code} {r.text[:300]}")
+            self.progress.show("exemptions", done, len(exempt))
+
+
+def run_simulate(args) -> int:
+    today = date.today()
+    if args.year > today.year - 1 or args.year < 2001:
+        print(f"parcours simulate: choose a year between 2001 and {today.year - 1} "
+              "(the simulator posts only facts that have already happened)")
+        return 2
+    if not 0 < args.scale <= 10:
+        print("parcours simulate: --scale must be above 0 and at most 10")
+        return 2
+    urls = {"intake": args.intake_url.rstrip("/"), "progress": args.progress_url.rstrip("/"),
+            "outcomes": args.outcomes_url.rstrip("/")}
+    started = time.monotonic()
+    world = generate(args.year, args.scale, args.seed, today)
+    try:
+        summary = asyncio.run(Driver(world, urls, Progress(args.quiet), args.timeout).run())
+    except SimulationError as exc:
+        print(f"parcours simulate: {exc}")
+        return 1
+    except httpx.HTTPError as exc:
+        print(f"parcours simulate: cannot reach the services ({exc}); is `parcours up` running?")
+        return 1
+    elapsed = time.monotonic() - started
+    print(f"simulated {args.year} at scale {args.scale} (seed {args.seed}): {summary['programmes']} programmes, "
+          f"{summary['applications']} applications, {summary['facts']} training facts "
+          f"({summary['corrections']} corrected afterwards), "
+          f"{summary['events']} events applied by outcomes, in {elapsed:.1f}s")
+    if args.truth:
+        truth = {"year": args.year, "scale": args.scale, "seed": args.seed, "generated_on": today.isoformat(),
+                 "counts": ground_truth(world, args.year)}
+        args.truth.write_text(json.dumps(truth, indent=2, sort_keys=True) + "\n")
+        print(f"ground truth written to {args.truth}")
+    return 0

@@ -1,0 +1,1 @@
+"""The simulator: a seeded, realistic year of the network, and the ground truth it implies."""
