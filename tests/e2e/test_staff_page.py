@@ -1,0 +1,150 @@
+"""Follow-up staff and managers in a real browser (Debian's chromium driven by Playwright):
+log an attempt, record an outcome, see it leave the worklist and appear in the figures; open
+the HTML report with its charts."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+
+import httpx
+import pytest
+
+from tests.e2e.helpers import Up, run, service_ports
+
+CHROMIUM = shutil.which("chromium")
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make system-deps installs it)"),
+]
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    ports = service_ports()
+    up = Up(tmp_path_factory.mktemp("staff") / "state", ports)
+    try:
+        up.wait_ready()
+        sim = run(["simulate", "--year", "2020", "--scale", "0.01", "--seed", "5", "--quiet", "--timeout", "120"],
+                  up.env())
+        assert sim.returncode == 0, sim.stdout + sim.stderr
+        yield up
+    finally:
+        up.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def png_size(path) -> tuple[int, int]:
+    with open(path, "rb") as f:
+        header = f.read(24)
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", header[16:24])
+
+
+def key_figures(stack, year: int) -> dict:
+    outcomes = f"http://127.0.0.1:{stack.ports['outcomes']}"
+    return httpx.get(f"{outcomes}/key-figures", params={"year": year}, headers=stack.headers,
+                     timeout=30).json()["counts"]
+
+
+def followup_key(stack) -> str:
+    created = run(["keys", "create", "--role", "followup", "--name", "Samia", "--state-dir", str(stack.state_dir)],
+                  stack.env())
+    assert created.returncode == 0, created.stdout + created.stderr
+    return next(line for line in created.stdout.splitlines() if line.startswith("pk_"))
+
+
+def test_staff_log_an_attempt_record_an_outcome_and_see_it_counted(stack, browser, tmp_path):
+    outcomes = f"http://127.0.0.1:{stack.ports['outcomes']}"
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{outcomes}/staff")
+    assert page.url.endswith("/staff/login")  # no key yet: to the sign-in form
+    page.fill("#key", "pk_not-a-key")
+    page.click("button:has-text('Sign in')")
+    assert "unknown, revoked or expired" in page.inner_text("[role=alert]")
+    page.fill("#key", followup_key(stack))
+    page.click("button:has-text('Sign in')")
+    page.wait_for_url(f"{outcomes}/staff")
+    rows = page.locator("tbody tr[data-learner]")
+    assert rows.count() > 0
+    assert page.locator("h1").inner_text() == "Learners to follow up"
+    shot = tmp_path / "worklist.png"
+    page.screenshot(path=str(shot), full_page=True)
+    width, height = png_size(shot)
+    assert width >= 1200 and height >= 400 and shot.stat().st_size > 20_000
+
+    # Keyboard only: Tab to the first follow-up link and open it with Enter.
+    learner = rows.first.get_attribute("data-learner")
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        href = page.evaluate("document.activeElement.getAttribute('href') || ''")
+        if href.startswith("/staff/followups/"):
+            break
+    assert learner in href
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**{href}")
+    programme = href.rsplit("/", 1)[1]
+    exit_year = int(page.locator("main p").first.inner_text().split("left on ")[1][:4])
+    assert "@example.org" in page.inner_text("body")  # contact details fetched from intake just now
+    before = key_figures(stack, exit_year)
+
+    page.select_option("#channel", "phone")
+    page.select_option("#result", "no_answer")
+    page.fill("#attempt-staff", "Samia")
+    page.click("text=Log attempt")
+    assert "Attempt logged." in page.inner_text("main")
+    assert "phone · no_answer · Samia" in page.inner_text("#attempts")
+
+    page.select_option("#situation", "permanent_contract")
+    page.check("#digital_job")
+    page.fill("#job_title", "Développeuse web")
+    page.click("text=Record outcome")
+    page.wait_for_url("**/staff?done=*")
+    assert "Outcome recorded." in page.inner_text("main")
+    assert page.locator(f"tr[data-learner='{learner}']").count() == 0  # it left the worklist
+
+    after = key_figures(stack, exit_year)
+    assert after["outcomes_recorded"] == before["outcomes_recorded"] + 1
+    assert after["outcomes_by_situation"]["permanent_contract"] == \
+        before["outcomes_by_situation"]["permanent_contract"] + 1
+    detail = httpx.get(f"{outcomes}/followups/{learner}/{programme}", headers=stack.headers, timeout=10).json()
+    assert detail["status"] == "recorded" and detail["attempts"][0]["result"] == "no_answer"
+
+    # A wrong form answers with the reason, on the page, and stores nothing.
+    page.goto(f"{outcomes}/staff/followups/{learner}/{programme}")
+    page.select_option("#situation", "inactive")
+    page.check("#digital_job")
+    page.click("text=Save the correction")
+    assert "digital_job is only for an employment situation" in page.inner_text("[role=alert]")
+    assert key_figures(stack, exit_year) == after
+
+
+def test_html_report_opens_offline_with_its_charts(stack, browser, tmp_path):
+    report = tmp_path / "report.html"
+    done = run(["report", "--year", "2020", "--by", "region", "--format", "html", "--output", str(report)],
+               stack.env())
+    assert done.returncode == 0, done.stdout + done.stderr
+    page = browser.new_page(viewport={"width": 1000, "height": 800})
+    page.route("**/*", lambda route: route.abort() if not route.request.url.startswith("file:") else
+               route.continue_())  # offline: the file must need nothing else
+    page.goto(report.as_uri())
+    assert page.title() == "Parcours key figures 2020"
+    assert page.locator("#funnel svg").count() == 1
+    assert page.locator("figure.breakdown svg").count() == 4
+    assert page.locator("#funnel svg path").count() > 5  # bars drawn
+    text = page.inner_text("body")
+    assert "Applications submitted" in text and "By region" in text
+    shot = tmp_path / "report.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert png_size(shot)[1] > 1500 and shot.stat().st_size > 30_000

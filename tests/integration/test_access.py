@@ -1,0 +1,188 @@
+"""R12 — nobody reads or writes where they don't belong: every route of the three services,
+with no key, a revoked or expired key, the wrong role, and another centre's key."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from services.intake import api as intake_api
+from services.intake.app import create_app as intake_app
+from services.intake.config import IntakeSettings
+from services.outcomes import api as outcomes_api
+from services.outcomes import web as outcomes_web
+from services.outcomes.app import create_app as outcomes_app
+from services.outcomes.config import OutcomesSettings
+from services.progress import access as progress_access
+from services.progress import api as progress_api
+from services.progress import imports_api
+from services.progress.app import create_app as progress_app
+from services.progress.config import ProgressSettings
+from shared.plumbing import auth
+from tests.integration import factories as f
+from tests.integration.helpers import eventually, publish, running
+
+pytestmark = pytest.mark.integration
+CENTRE_A, CENTRE_B = uuid.uuid4(), uuid.uuid4()
+SERVICES = {
+    "intake": (intake_app, IntakeSettings, "services.intake", intake_api.POLICY),
+    "progress": (progress_app, ProgressSettings, "services.progress", progress_access.POLICY),
+    "outcomes": (outcomes_app, OutcomesSettings, "services.outcomes", outcomes_api.POLICY | outcomes_web.POLICY),
+}
+ROUTERS = {"intake": [intake_api.router], "progress": [progress_api.router, imports_api.router],
+           "outcomes": [outcomes_api.router, outcomes_web.router]}
+
+
+async def make_keys(dsn: str) -> dict[str, str]:
+    """One key per role and state, stored as `parcours keys` stores them."""
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+    tokens = {}
+    now = datetime.now(UTC)
+    try:
+        for name, role, centre, expires in (
+            ("admin", "admin", None, now + timedelta(days=1)), ("centre_a", "centre", CENTRE_A, None),
+            ("centre_b", "centre", CENTRE_B, None), ("followup", "followup", None, None),
+            ("manager", "manager", None, None), ("revoked", "admin", None, None),
+            ("expired", "admin", None, now - timedelta(seconds=1)),
+        ):
+            tokens[name] = auth.new_token()
+            key_id = uuid.uuid4()
+            await auth.store_key(pool, key_id, name, role, centre, auth.hash_token(tokens[name]), expires)
+            if name == "revoked":
+                await auth.revoke_key(pool, key_id)
+    finally:
+        await pool.close()
+    return tokens
+
+
+async def snapshot(dsn: str) -> dict:
+    conn = await asyncpg.connect(dsn)
+    try:
+        tables = [r["tablename"] for r in await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'")]
+        return {t: await conn.fetchval(f'SELECT count(*) FROM "{t}"') for t in tables}  # names from the catalog
+    finally:
+        await conn.close()
+
+
+def concrete(path: str) -> str:
+    for name in ("programme_id", "session_id", "centre_id", "application_id", "learner_id", "event_id"):
+        path = path.replace("{" + name + "}", str(uuid.uuid4()))
+    return path
+
+
+def header(token: str | None) -> dict:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+@pytest.fixture
+def stacks(new_database, kafka, monkeypatch):
+    monkeypatch.setenv("PARCOURS_AUTH_REQUIRED", "true")
+    built = {}
+    for name, (create, settings, package, policy) in SERVICES.items():
+        dsn = new_database(package)
+        built[name] = (create(settings(database_url=dsn, kafka_bootstrap_servers=kafka, auth_required=True,
+                                       consumer_batch_timeout_ms=50)), dsn, policy)
+    return built
+
+
+@pytest.mark.parametrize("service", list(SERVICES))
+async def test_r12_every_route_refuses_missing_bad_and_wrong_keys_and_changes_nothing(stacks, service):
+    app, dsn, policy = stacks[service]
+    tokens = await make_keys(dsn)
+    ledger = {"routes": 0, "401": 0, "403": 0}
+    async with running(app) as client:
+        routes = {(m, r.path) for router in ROUTERS[service] for r in router.routes for m in r.methods}
+        assert routes == set(policy), "every route has an access policy, and only routes do"
+        before = await snapshot(dsn)
+        for method, path in sorted(policy):
+            roles = policy[(method, path)]
+            ledger["routes"] += 1
+            url = concrete(path)
+            body = {} if method in ("POST", "PUT") else None
+            if roles == auth.PUBLIC:
+                continue
+            for who in (None, "revoked", "expired", "pk_unknown"):
+                token = tokens.get(who, who)
+                r = await client.request(method, url, json=body, headers=header(token), follow_redirects=False)
+                expected = {401, 303} if path.startswith("/staff") and method == "GET" else {401}
+                assert r.status_code in expected, f"{method} {path} with {who}: {r.status_code}"
+                ledger["401"] += 1
+            for role in ("centre_a", "followup", "manager"):
+                allowed = tokens and auth.Principal(None, auth_role(role)).role in roles
+                if allowed:
+                    continue
+                r = await client.request(method, url, json=body, headers=header(tokens[role]))
+                assert r.status_code == 403, f"{method} {path} as {role}: {r.status_code} {r.text[:100]}"
+                ledger["403"] += 1
+        assert await snapshot(dsn) == before
+    print(f"R12 {service}: {ledger} and nothing changed")
+
+
+def auth_role(name: str) -> str:
+    return {"centre_a": "centre"}.get(name, name)
+
+
+async def test_r12_a_centre_reaches_only_its_own_learners(stacks, kafka):
+    intake, intake_dsn, _ = stacks["intake"]
+    progress, progress_dsn, _ = stacks["progress"]
+    intake_keys, progress_keys = await make_keys(intake_dsn), await make_keys(progress_dsn)
+    async with running(intake) as client:
+        admin = header(intake_keys["admin"])
+        programme = {"centre_id": str(CENTRE_A), "centre_name": "Centre A", "title": "Dev", "region": "32",
+                     "job_family": "M1805", "duration_months": 7, "capacity": 5, "start_date": "2020-03-02"}
+        r = await client.post("/programmes", json=programme, headers=header(intake_keys["centre_a"]))
+        assert r.status_code == 403  # the catalogue is the administrator's
+        programme_id = (await client.post("/programmes", json=programme, headers=admin)).json()["programme_id"]
+        application = {"programme_id": programme_id, "submitted_at": "2020-01-15T10:00:00+01:00", "candidate": {
+            "first_name": "Ada", "last_name": "L", "email": "ada@example.org", "birth_year": 1998, "gender": "female",
+            "education_level": "4", "qpv": False, "zrr": False, "job_seeker": True, "region": "32"}}
+        before = await snapshot(intake_dsn)
+        r = await client.post("/applications", json=application, headers=header(intake_keys["centre_b"]))
+        assert r.status_code == 403
+        batch = await client.post("/applications/batch", json={"items": [application]},
+                                  headers=header(intake_keys["centre_b"]))
+        assert batch.json()["results"][0]["code"] == "forbidden"
+        assert await snapshot(intake_dsn) == before
+        mine = await client.post("/applications", json=application, headers=header(intake_keys["centre_a"]))
+        assert mine.status_code == 201
+        application_id = mine.json()["application_id"]
+        decide = {"decision": "admitted", "decided_at": "2020-02-01T09:00:00Z"}
+        r = await client.post(f"/applications/{application_id}/decision", json=decide,
+                              headers=header(intake_keys["centre_b"]))
+        assert r.status_code == 403
+        assert (await client.get(f"/applications/{application_id}", headers=header(intake_keys["centre_b"]))
+                ).status_code == 403
+        listed = await client.get("/applications", headers=header(intake_keys["centre_b"]))
+        assert listed.status_code == 200 and listed.json()["total"] == 0
+        listed = await client.get("/applications", headers=header(intake_keys["centre_a"]))
+        assert listed.json()["total"] == 1
+        assert (await client.get(f"/learners/{mine.json()['learner_id']}/contact",
+                                 headers=header(intake_keys["centre_a"]))).status_code == 403
+        assert (await client.get(f"/learners/{mine.json()['learner_id']}/contact",
+                                 headers=header(intake_keys["followup"]))).status_code == 200
+
+    learner, programme_a = uuid.uuid4(), uuid.uuid4()
+    await publish(kafka, [f.programme(programme_a) .model_copy(update={"data": f.programme(programme_a).data.model_copy(
+        update={"centre_id": CENTRE_A})}), f.submitted(learner, programme_a), f.decided(learner, programme_a)])
+    async with running(progress) as client:
+        async def enrolled():
+            r = await client.get(f"/enrolments/{learner}/{programme_a}", headers=header(progress_keys["admin"]))
+            return r.status_code == 200
+        await eventually(enrolled)
+        fact = {"learner_id": str(learner), "programme_id": str(programme_a), "type": "started",
+                "occurred_at": "2020-03-02T09:00:00Z"}
+        before = await snapshot(progress_dsn)
+        assert (await client.post("/facts", json=fact, headers=header(progress_keys["centre_b"]))).status_code == 403
+        batch = await client.post("/facts/batch", json={"items": [fact]}, headers=header(progress_keys["centre_b"]))
+        assert batch.json()["results"][0]["code"] == "forbidden"
+        csv = f"learner_id,programme_id,type,occurred_at\n{learner},{programme_a},started,2020-03-02T09:00:00Z\n"
+        r = await client.post("/facts/csv", content=csv, headers={"content-type": "text/csv",
+                                                                   **header(progress_keys["centre_b"])})
+        assert r.json()["refused"] == 1
+        assert await snapshot(progress_dsn) == before
+        r = await client.post("/facts", json=fact, headers=header(progress_keys["centre_a"]))
+        assert r.status_code == 201

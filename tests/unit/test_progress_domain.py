@@ -1,0 +1,68 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from services.progress.domain import Enrolment, InvalidTransition, OutOfOrder, apply_fact, on_decision
+
+
+def d(day: int, month: int = 3) -> datetime:
+    return datetime(2020, month, day, 9, tzinfo=UTC)
+
+
+def started() -> Enrolment:
+    return apply_fact(Enrolment("admitted"), "started", d(2))
+
+
+def test_full_path():
+    e = started()
+    e = apply_fact(e, "attendance", d(20), hours=30)
+    e = apply_fact(e, "interrupted", d(25))
+    e = apply_fact(e, "resumed", d(5, 4))
+    e = apply_fact(e, "milestone", d(6, 4))
+    e = apply_fact(e, "exited", d(30, 6), exit_reason="completed")
+    assert (e.state, e.exit_reason, e.attendance_hours) == ("exited", "completed", 30)
+    assert e.started_at == d(2) and e.exited_at == d(30, 6)
+
+
+def test_late_attendance_inside_the_training_is_accepted():
+    e = apply_fact(started(), "exited", d(30, 6), exit_reason="completed")
+    assert apply_fact(e, "attendance", d(15, 5), hours=10).attendance_hours == 10
+
+
+@pytest.mark.parametrize("fact", ["attendance", "milestone", "interrupted", "resumed", "exited"])
+def test_nothing_before_the_start(fact):
+    with pytest.raises(InvalidTransition):
+        apply_fact(Enrolment("admitted"), fact, d(3), hours=1, exit_reason="completed")
+
+
+def test_refusals():
+    e = started()
+    with pytest.raises(InvalidTransition):
+        apply_fact(e, "started", d(3))
+    with pytest.raises(OutOfOrder):
+        apply_fact(e, "attendance", d(1), hours=1)
+    with pytest.raises(InvalidTransition):
+        apply_fact(e, "resumed", d(3))
+    i = apply_fact(e, "interrupted", d(10))
+    with pytest.raises(InvalidTransition):
+        apply_fact(i, "interrupted", d(11))
+    with pytest.raises(OutOfOrder):
+        apply_fact(i, "resumed", d(9))
+    x = apply_fact(i, "exited", d(12), exit_reason="dropped_out")
+    with pytest.raises(OutOfOrder):
+        apply_fact(x, "attendance", d(13), hours=1)
+    with pytest.raises(InvalidTransition):
+        apply_fact(x, "exited", d(14), exit_reason="completed")
+
+
+def test_decisions():
+    assert on_decision(None, "admitted") == Enrolment("admitted")
+    assert on_decision(None, "rejected") is None
+    assert on_decision(Enrolment("admitted"), "withdrawn").state == "withdrawn"
+    assert on_decision(started(), "withdrawn") is None
+    assert on_decision(Enrolment("admitted"), "no_show").state == "no_show"
+    assert on_decision(started(), "no_show") is None  # they came after all
+    with pytest.raises(InvalidTransition):
+        apply_fact(Enrolment("no_show"), "started", d(2))
+    with pytest.raises(InvalidTransition):
+        apply_fact(Enrolment("withdrawn"), "started", d(2))
