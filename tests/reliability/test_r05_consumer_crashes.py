@@ -33,9 +33,12 @@ from tests.reliability.stack import soak
 LEARNERS = 400 if soak() else 200
 ATTENDANCE = 25
 MID_BATCH_KILLS = 6 if soak() else 2
-IN_TRANSACTION = """
-SELECT count(*) FROM pg_stat_activity
-WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL
+# True once outcomes has applied $1 events in all and one of its connections holds a transaction
+# that has written: one round trip, so the test can poll it every few milliseconds.
+WRITING_PAST = """
+SELECT (SELECT count(*) FROM processed_events) >= $1 AND EXISTS (
+    SELECT 1 FROM pg_stat_activity
+    WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL)
 """
 
 
@@ -43,11 +46,12 @@ async def applied_count(stack) -> int:
     return await stack.fetchval("outcomes", "SELECT count(*) FROM processed_events")
 
 
-async def kill_mid_batch(stack, timeout: float = 20.0) -> bool:
-    """Kill -9 outcomes the instant it holds a writing transaction; True if it did (else killed anyway)."""
+async def kill_mid_batch(stack, target: int, timeout: float = 20.0) -> bool:
+    """Kill -9 outcomes the instant it holds a writing transaction, once it has applied `target`
+    events; True if it did (else it is killed anyway when the time is up)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
-        if await stack.fetchval("outcomes", IN_TRANSACTION):
+        if await stack.fetchval("outcomes", WRITING_PAST, target):
             stack["outcomes"].kill()
             return True
         await asyncio.sleep(0.002)
@@ -86,29 +90,22 @@ async def test_r5_at_least_once_under_consumer_crashes(stack):
     timelines = [timeline(lr, rng, attendance=ATTENDANCE) for lr in learners]
     outcomes = stack["outcomes"]
 
-    # A quarter of the learners is held back: their facts are the fresh backlog of the kill between
-    # the commits, so that round has work left however fast the mid-batch rounds drained theirs.
-    held_back = len(timelines) // 4
-    with ledger.phase("backlog"):
-        outcomes.kill()
-        async with http_client(stack) as client:
-            poster = FactPoster(stack, client, deadline=120)
-            await _post_backlog(stack, poster, timelines[held_back:])
+    # Each kill gets its own backlog (the facts of a share of the learners, posted while outcomes is
+    # down): a consumer fast enough to drain one backlog in a round would leave the next nothing.
+    shares = [timelines[k::MID_BATCH_KILLS + 1] for k in range(MID_BATCH_KILLS + 1)]
+    poster = FactPoster(stack, None, deadline=170)  # each backlog is posted with its own client
+    outcomes.kill()
 
     checks = []
     with ledger.phase("kills"):
-        for _ in range(MID_BATCH_KILLS):
+        for share in shares[:-1]:
+            await _post_backlog(stack, poster, share)
             before = await applied_count(stack)
             outcomes.start()
-            target = before + rng.choice((0, 500, 1000))
-            await wait_for(lambda target=target: _grew(stack, target), 30, "outcomes applying")
-            in_tx = await kill_mid_batch(stack)
+            in_tx = await kill_mid_batch(stack, before + rng.choice((0, 300, 600)))
             checks.append(("mid-batch" if in_tx else "not in a transaction", await applied_count(stack) - before,
                            await offsets_vs_applied(stack)))
-        outcomes.kill()  # already dead after a mid-batch kill; the held-back facts wait for it
-        async with http_client(stack) as client:
-            poster.client = client
-            await _post_backlog(stack, poster, timelines[:held_back])
+        await _post_backlog(stack, poster, shares[-1])
         before = await applied_count(stack)
         # Commits held before the start: however fast the consumer, the kill lands after a batch
         # is applied in PostgreSQL and before its offsets reach the broker.
@@ -145,6 +142,8 @@ async def _post_backlog(stack, poster: FactPoster, timelines) -> None:
     """Post these learners' facts (20 learners a batch) and wait until progress has published them."""
     facts = [f for t in timelines for f in t]
     size = len(timelines[0]) * 20
-    await asyncio.gather(*(poster.post_batch(facts[i:i + size]) for i in range(0, len(facts), size)))
+    async with http_client(stack) as client:
+        poster.client = client
+        await asyncio.gather(*(poster.post_batch(facts[i:i + size]) for i in range(0, len(facts), size)))
     await wait_for(lambda: stack.fetchval("progress", "SELECT count(*) = 0 FROM outbox WHERE published_at IS NULL"),
                    60, "the backlog published")
