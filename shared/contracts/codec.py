@@ -19,13 +19,14 @@ class UnknownEventType(ValueError):
     """An event type or version this consumer does not know."""
 
 
+def event_headers(event_type: str, schema_version: int) -> list[tuple[str, bytes]]:
+    """An event's Kafka headers: they depend on its type and version only."""
+    return [(HEADER_EVENT_TYPE, event_type.encode()), (HEADER_SCHEMA_VERSION, str(schema_version).encode())]
+
+
 def encode_event(event: Envelope) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     """Return (key, value, headers) for an event."""
-    headers = [
-        (HEADER_EVENT_TYPE, event.event_type.encode()),
-        (HEADER_SCHEMA_VERSION, str(event.schema_version).encode()),
-    ]
-    return event.key, event.model_dump_json().encode(), headers
+    return event.key, event.model_dump_json().encode(), event_headers(event.event_type, event.schema_version)
 
 
 def header(headers: Headers | None, name: str) -> str | None:
@@ -53,4 +54,4 @@ def decode_event(value: bytes, headers: Headers | None = None) -> Envelope:
 
 
 __all__ = ["HEADER_EVENT_TYPE", "HEADER_SCHEMA_VERSION", "UnknownEventType", "ValidationError",
-           "decode_event", "encode_event", "header"]
+           "decode_event", "encode_event", "event_headers", "header"]

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
 from shared.contracts import Envelope, encode_event, topic_for
+from shared.contracts.codec import event_headers
 from shared.plumbing.db import TRANSIENT_DB_ERRORS
 from shared.plumbing.metrics import PlumbingMetrics
 
@@ -51,8 +52,8 @@ async def add_events(conn: asyncpg.Connection, events: Iterable[Envelope]) -> in
     """Queue events for publication in the caller's transaction."""
     rows = []
     for event in events:
-        key, value, headers = encode_event(event)
-        rows.append((topic_for(event.event_type), key, value, _headers_json(headers),
+        key, value, _ = encode_event(event)
+        rows.append((topic_for(event.event_type), key, value, _headers_text(event.event_type, event.schema_version),
                      event.event_id, event.event_type))
     if rows:
         await add_rows(conn, rows)
@@ -66,6 +67,18 @@ async def add_rows(conn: asyncpg.Connection, rows: list[tuple]) -> None:
     columns = [list(c) for c in zip(*rows, strict=True)]
     columns[3] = [h if isinstance(h, str) else json.dumps(h) for h in columns[3]]
     await conn.execute(INSERT_ROWS, *columns)
+
+
+_HEADERS_TEXT: dict[tuple[str, int], str] = {}
+
+
+def _headers_text(event_type: str, version: int) -> str:
+    """The outbox's JSON form of an event's headers, encoded once per type and version rather
+    than once per event (a tenth of a batch POST's time went to it)."""
+    text = _HEADERS_TEXT.get((event_type, version))
+    if text is None:
+        text = _HEADERS_TEXT[(event_type, version)] = json.dumps(_headers_json(event_headers(event_type, version)))
+    return text
 
 
 def _headers_json(headers: list[tuple[str, bytes]]) -> list[list[str]]:
