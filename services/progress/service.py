@@ -96,11 +96,28 @@ class _Batch:
         self._history: dict[tuple, list[domain.Fact]] = {}
         self._applied: dict[tuple, list[domain.Fact]] = {}
 
+    async def prefetch(self, facts: list[FactIn]) -> None:
+        """Read at once the stored history of every enrolment a fact of this batch comes late to
+        (dated before one already applied or before an earlier fact of the batch): one statement
+        for the batch instead of one per late enrolment."""
+        latest: dict[tuple, datetime | None] = {}
+        late: set[tuple] = set()
+        for fact in facts:
+            key = (fact.learner_id, fact.programme_id)
+            if key not in latest:
+                enrolment = self.enrolments.get(key)
+                latest[key] = enrolment.last_fact_at if enrolment is not None else None
+            last = latest[key]
+            if last is not None and fact.occurred_at < last:
+                late.add(key)
+            else:
+                latest[key] = fact.occurred_at
+        self._history.update(await store.active_facts_of(self.conn, sorted(late - self._history.keys())))
+
     async def history(self, key: tuple) -> list[domain.Fact]:
         """The enrolment's active facts: stored ones (read once) and those applied earlier in this batch."""
         if key not in self._history:
-            self._history[key] = [_as_fact(f["fact_type"], f["occurred_at"], f["data"])
-                                  for f in await store.active_facts(self.conn, *key)]
+            self._history.update(await store.active_facts_of(self.conn, [key]))
         return [*self._history[key], *self._applied.get(key, [])]
 
     def applied(self, key: tuple, fact: domain.Fact, after: domain.Enrolment) -> None:
@@ -119,6 +136,7 @@ async def post_facts(conn: asyncpg.Connection, facts: list[FactIn]) -> list[dict
     """
     keys = sorted({(f.learner_id, f.programme_id) for f in facts})
     batch = _Batch(conn, await store.lock_enrolments(conn, keys))
+    await batch.prefetch(facts)
     known = await store.fact_hashes(conn, [f.event_id for f in facts if f.event_id is not None])
     results: list[dict | domain.DomainError] = []
     rows, events = [], []
