@@ -5,8 +5,9 @@ by publishing programme.registered and application.decided events and waiting un
 `GET /enrolments/summary` counts them. Then, against the real HTTP server:
 
 - batch: W clients (one per centre, each with its own learners, as centres post) send
-  batches of 1,000 facts back to back: first every learner's `started`, then monthly
-  `attendance`; facts/s accepted;
+  batches of 1,000 facts back to back: first every learner's `started`, then weekly
+  `attendance` in date order, one fact in 20 three weeks late (placed at its date by replaying
+  the learner's history); facts/s accepted;
 - single at a fixed offered rate (500 req/s, open loop, latency from when each request was
   due): `attendance` facts with a client-chosen event_id, as the simulator posts them;
   p50/p99 and the rate achieved;
@@ -19,6 +20,7 @@ import json
 import random
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from bench import payloads
 from bench.httpload import Client, closed_loop, fixed_rate
@@ -39,6 +41,8 @@ from bench.results import Result, failed
 BATCH_TARGET = 10_000.0
 P99_TARGET_MS = 50.0
 SINGLE_RATE = 500.0
+START = datetime(2020, 3, 2, tzinfo=UTC)  # the day the batch phase's learners start
+LATE_EVERY = 20  # one attendance fact in 20 arrives late
 
 
 def _fact(learner, programme, type_: str, at: str, **extra) -> dict:
@@ -92,9 +96,12 @@ async def measure(infra: Infra, learners: int, workers: int, batch_seconds: floa
                     if k < len(mine):
                         chunk.append(_fact(learner, programme, "started", "2020-03-02T09:00:00Z"))
                     else:
-                        month = 3 + (k // len(mine)) % 6
-                        chunk.append(_fact(learner, programme, "attendance", f"2020-{month + 1:02d}-01T18:00:00Z",
-                                           hours=float(rng.randint(40, 140))))
+                        # A week of attendance per fact, in date order as centres post it, except one
+                        # in LATE_EVERY sent three weeks late: placed at its date by replaying history.
+                        week = k // len(mine) - (3 if k % LATE_EVERY == 0 else 0)
+                        at = START + timedelta(weeks=max(week, 0), days=4, hours=9)
+                        chunk.append(_fact(learner, programme, "attendance", at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                           hours=float(rng.randint(20, 35))))
                     started_flags[w] += 1
                 return "POST", "/facts/batch", {"items": chunk}
 
