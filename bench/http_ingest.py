@@ -121,6 +121,9 @@ async def measure(infra: Infra, learners: int, workers: int, batch_seconds: floa
             drain_started = time.monotonic()
             backlog = await wait_for_zero(dsn, "SELECT count(*) FROM outbox WHERE published_at IS NULL", timeout)
             drain_seconds = time.monotonic() - drain_started
+            # The batch phase left the server with a checkpoint's worth of dirty pages and dead rows:
+            # flushed now, so that the single-fact phase measures the request path, not that aftermath.
+            await infra.settle_database()
 
             # --- single, fixed offered rate ---
             def single(i: int):

@@ -153,6 +153,10 @@ class Infra:
             await migrate(dsn, packages_for(package))
         return dsn
 
+    async def settle_database(self) -> None:
+        """CHECKPOINT: write out what a heavy phase left dirty before a latency measure starts."""
+        await _execute(self.server_dsn, "CHECKPOINT")
+
     async def drop_database(self, dsn: str) -> None:
         """Drop a measure's database once it is done, so the next measures start on a quiet server."""
         name = dsn.split("?")[0].rsplit("/", 1)[-1]
