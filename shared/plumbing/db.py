@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -40,16 +41,39 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
-    """The services leave no session state on a pooled connection (locks are transaction-level,
-    no SET, no LISTEN, no cursors), so the default reset query, a round trip on every release,
-    has nothing to undo. The pool still rolls back a transaction left open."""
+class Connection(asyncpg.Connection):
+    """A pooled connection that remembers it queued outbox rows, so that the pool can wake the
+    relay once the transaction that queued them has ended: on release, after the commit.
+
+    This replaced `pg_notify` at commit, which PostgreSQL serialises across the whole server
+    (every notifying transaction takes one lock until its commit is flushed): under a stream of
+    single-fact requests, commits queued behind each other.
+    """
+
+    queued_outbox_rows = False
+
+    def note_outbox_rows(self) -> None:
+        self.queued_outbox_rows = True
 
 
-async def create_pool(dsn: str, size: int = 10) -> asyncpg.Pool:
-    """A pool whose first connection is opened lazily, so a service starts while PostgreSQL is down."""
+async def create_pool(dsn: str, size: int = 10, on_outbox_rows: Callable[[], None] | None = None) -> asyncpg.Pool:
+    """A pool whose first connection is opened lazily, so a service starts while PostgreSQL is down.
+
+    `on_outbox_rows` is called when a connection that queued outbox rows comes back to the pool.
+    """
+
+    async def reset(conn: Connection) -> None:
+        # The services leave no session state on a pooled connection (locks are transaction-level,
+        # no SET, no LISTEN, no cursors), so the default reset query, a round trip on every release,
+        # has nothing to undo. The pool still rolls back a transaction left open.
+        if conn.queued_outbox_rows:
+            conn.queued_outbox_rows = False
+            if on_outbox_rows is not None:
+                on_outbox_rows()
+
     return await asyncpg.create_pool(
-        dsn, min_size=0, max_size=size, init=_init_connection, command_timeout=60, reset=_nothing_to_reset
+        dsn, min_size=0, max_size=size, init=_init_connection, command_timeout=60, reset=reset,
+        connection_class=Connection,
     )
 
 

@@ -19,18 +19,11 @@ from shared.plumbing.metrics import PlumbingMetrics
 
 log = logging.getLogger(__name__)
 
-# PostgreSQL delivers a NOTIFY when (and only if) the transaction commits: the relay listening
-# on this channel sends a committed row at once instead of at its next poll.
-NOTIFY_CHANNEL = "parcours_outbox"
-INSERT_ROWS = f"""
-WITH queued AS (
-    INSERT INTO outbox (topic, key, payload, headers, event_id, event_type)
-    SELECT topic, key, payload, headers::jsonb, event_id, event_type
-    FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[], $5::uuid[], $6::text[])
-         AS u(topic, key, payload, headers, event_id, event_type)
-    RETURNING 1
-)
-SELECT pg_notify('{NOTIFY_CHANNEL}', '') FROM (SELECT 1 FROM queued LIMIT 1) AS any_row
+INSERT_ROWS = """
+INSERT INTO outbox (topic, key, payload, headers, event_id, event_type)
+SELECT topic, key, payload, headers::jsonb, event_id, event_type
+FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[], $5::uuid[], $6::text[])
+     AS u(topic, key, payload, headers, event_id, event_type)
 """
 # Only one relay publishes at a time per database, so that rows of one key leave in id order
 # even with several instances of a service; a transaction-level lock is safe with a pool.
@@ -67,6 +60,11 @@ async def add_rows(conn: asyncpg.Connection, rows: list[tuple]) -> None:
     columns = [list(c) for c in zip(*rows, strict=True)]
     columns[3] = [h if isinstance(h, str) else json.dumps(h) for h in columns[3]]
     await conn.execute(INSERT_ROWS, *columns)
+    # A pooled connection (shared.plumbing.db.Connection) wakes the relay when it is released,
+    # after the commit; others leave the rows to the relay's next poll.
+    note = getattr(conn, "note_outbox_rows", None)
+    if note is not None:
+        note()
 
 
 _HEADERS_TEXT: dict[tuple[str, int], str] = {}
@@ -119,8 +117,10 @@ class OutboxRelay:
         idle_seconds: float = 0.05,
         send_timeout: float = 30.0,
         retry_max_seconds: float = 5.0,
+        min_interval_seconds: float = 0.005,
     ) -> None:
         self._pool = pool
+        self._min_interval = min_interval_seconds
         self._producer = producer
         self._metrics = metrics
         self._batch_size = batch_size
@@ -128,7 +128,6 @@ class OutboxRelay:
         self._send_timeout = send_timeout
         self._retry_max = retry_max_seconds
         self._wake = asyncio.Event()
-        self._listener: asyncpg.Connection | None = None
         self.on_kafka_error = None  # optional coroutine function, e.g. re-create lost topics
         # Optional coroutine function given the batch's topics, awaited before sending: a broker
         # that lost its data acknowledges writes to topics it no longer has, so they must exist first.
@@ -180,25 +179,20 @@ class OutboxRelay:
         await conn.execute(MARK_UNSENDABLE, row["id"], reason)
         self._metrics.outbox_unsendable.labels(row["topic"]).inc()
 
-    async def listen(self, dsn: str) -> None:
-        """Keep a connection listening for committed outbox rows (wakes the relay); the polling
-        goes on regardless, so a lost listener only costs latency. Call it periodically."""
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        self._listener = await asyncpg.connect(dsn)
-        await self._listener.add_listener(NOTIFY_CHANNEL, lambda *_: self.wake())
-        self.wake()  # rows committed while nobody listened
-
-    async def close(self) -> None:
-        if self._listener is not None:
-            await self._listener.close()
-
     async def run(self) -> None:
         delay = 0.1
+        loop = asyncio.get_running_loop()
+        last_round = 0.0
         while True:
             try:
+                # Under a stream of single commits every one wakes the relay: a short pause between
+                # rounds lets one round carry several rows instead of costing a round per request.
+                pause = self._min_interval - (loop.time() - last_round)
+                if pause > 0:
+                    await asyncio.sleep(pause)
                 # Cleared before the round, not after: a notification during it starts the next at once.
                 self._wake.clear()
+                last_round = loop.time()
                 sent = await self.relay_once()
                 delay = 0.1
             except asyncio.CancelledError:

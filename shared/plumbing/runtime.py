@@ -52,24 +52,22 @@ class Runtime:
         self.broker: KafkaBroker | None = None
         self._tasks: list[asyncio.Task] = []
         self._started = False
+        self._topics_checked_at: float | None = None
 
     async def start(self) -> None:
         s = self.settings
         await _retry_until_up("PostgreSQL", lambda: migrate(s.database_url, packages_for(self.package)))
-        self.pool = await create_pool(s.database_url, s.database_pool_size)
+        self.pool = await create_pool(s.database_url, s.database_pool_size, on_outbox_rows=self._wake_relay)
         await _retry_until_up("Kafka", self.ensure_topics)
         self.producer = make_producer(s.kafka_bootstrap_servers)
         await self.producer.start()
         self.relay = OutboxRelay(
             self.pool, self.producer, self.metrics, s.relay_batch_size, s.relay_idle_seconds,
-            s.relay_send_timeout_seconds, s.retry_max_seconds,
+            s.relay_send_timeout_seconds, s.retry_max_seconds, s.relay_min_interval_seconds,
         )
-        self.relay.on_kafka_error = self.ensure_topics
+        self.relay.on_kafka_error = self._after_kafka_error
         self.relay.before_send = self._topics_exist
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
-        if s.relay_listen:
-            self._tasks.append(asyncio.create_task(every(5, "outbox listener",
-                                                         lambda: self.relay.listen(s.database_url))))
         self._tasks.append(asyncio.create_task(every(2, "outbox backlog", self._measure_backlog)))
         self._tasks.append(asyncio.create_task(every(s.topic_check_seconds, "topics", self._check_topics)))
         if self._refresh is not None:
@@ -95,11 +93,30 @@ class Runtime:
         s = self.settings
         return await ensure_topics(s.kafka_bootstrap_servers, s.topic_partitions, s.topic_replication_factor)
 
+    def _wake_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.wake()
+
+    async def _after_kafka_error(self) -> None:
+        self._topics_checked_at = None  # the broker may have come back empty: check before the next batch
+        await self.ensure_topics()
+
     async def _topics_exist(self, topics: set[str]) -> None:
-        """Before a relay batch: one metadata round trip, and the lost topics re-created if any."""
+        """Before a relay batch: a metadata round trip, and the lost topics re-created if any.
+
+        At most every `relay_topic_check_seconds` (a round trip per batch was a tenth of the
+        relay's work under single-fact load), and always after a Kafka error. What this leaves
+        open, a broker that lost its data and came back within that second without a single
+        failed send, is what `parcours resync` is for.
+        """
+        now = asyncio.get_running_loop().time()
+        checked = self._topics_checked_at
+        if checked is not None and now - checked < self.settings.relay_topic_check_seconds:
+            return
         cluster = await self.producer.client.fetch_all_metadata()
         if topics - cluster.topics():
             await self._check_topics()
+        self._topics_checked_at = now
 
     async def _check_topics(self) -> None:
         """Re-create topics a broker has lost; relaying to them would otherwise go nowhere.
@@ -199,8 +216,6 @@ class Runtime:
         if self.relay is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.relay.relay_once(), 5)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.relay.close(), 5)
         if self.producer is not None:
             # aiokafka's stop() can hang while the broker is down.
             with contextlib.suppress(Exception):

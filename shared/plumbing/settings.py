@@ -41,9 +41,12 @@ class ServiceSettings(BaseSettings):
     relay_batch_size: int = Field(1_000, ge=1, le=50_000)
     relay_idle_seconds: float = Field(0.05, gt=0, le=10)
     relay_send_timeout_seconds: float = Field(30.0, gt=0)
-    # LISTEN for committed rows (wakes the relay at once); off where the database is reached through
-    # a transaction-pooling proxy, which cannot keep a listening session. The relay then polls.
-    relay_listen: bool = True
+    # The shortest time between two relay rounds: what one event may wait so that rounds carry
+    # several rows under a stream of small commits.
+    relay_min_interval_seconds: float = Field(0.005, ge=0, le=1)
+    # How often, at most, the relay asks the broker whether its topics still exist before a batch
+    # (a broker restarted empty acknowledges writes to topics it lost); at once after a Kafka error.
+    relay_topic_check_seconds: float = Field(1.0, ge=0, le=60)
     database_pool_size: int = Field(10, ge=1, le=200)
     retry_max_seconds: float = Field(5.0, gt=0, description="Upper bound of the retry backoff")
     log_level: str = "INFO"

@@ -71,16 +71,17 @@ async def test_the_backlog_does_not_count_rows_set_aside(dsn):
 
 
 async def test_a_committed_row_wakes_the_relay_without_waiting_for_its_poll(dsn, kafka):
-    """NOTIFY at commit: with a poll of 30 s, a committed row still leaves within a second."""
+    """Woken when the connection that queued the row is released, after its commit: with a poll
+    of 30 s, a committed row still leaves within a second, and not a moment before the commit."""
     import asyncio
     import time
 
     marker = uuid.uuid4().hex.encode()
-    pool = await create_pool(dsn, 2)
+    relay = None
+    pool = await create_pool(dsn, 2, on_outbox_rows=lambda: relay.wake())
     producer = make_producer(kafka)
     await producer.start()
     relay = OutboxRelay(pool, producer, PlumbingMetrics(CollectorRegistry()), idle_seconds=30)
-    await relay.listen(dsn)
     running = asyncio.create_task(relay.run())
     try:
         await asyncio.sleep(0.5)  # the relay's first round found nothing and waits for 30 s
@@ -96,6 +97,5 @@ async def test_a_committed_row_wakes_the_relay_without_waiting_for_its_poll(dsn,
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
-        await relay.close()
         await producer.stop()
         await pool.close()
