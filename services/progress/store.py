@@ -13,12 +13,17 @@ SELECT state, started_at, exited_at, last_change_at, exit_reason, attendance_hou
 FROM enrolments WHERE learner_id = $1 AND programme_id = $2
 """
 LOCK_ENROLMENT = GET_ENROLMENT + " FOR UPDATE"
-# Every enrolment of a batch locked at once, in key order so that concurrent batches cannot deadlock.
+# Every enrolment of a batch locked at once, in the order of the keys given (sorted by the caller),
+# so that concurrent batches cannot deadlock. A lateral lookup per key rather than a join: on a
+# table growing faster than its statistics, the planner chose to hash-join a full scan of the
+# enrolments for every batch (12 ms a batch at 50,000 rows, growing), against 1 ms this way.
 LOCK_ENROLMENTS = """
-SELECT e.learner_id, e.programme_id, state, started_at, exited_at, last_change_at, exit_reason, attendance_hours,
-       dropout_cause, last_fact_at
-FROM enrolments e JOIN unnest($1::uuid[], $2::uuid[]) AS k(learner_id, programme_id) USING (learner_id, programme_id)
-ORDER BY e.learner_id, e.programme_id FOR UPDATE OF e
+SELECT e.learner_id, e.programme_id, e.state, e.started_at, e.exited_at, e.last_change_at, e.exit_reason,
+       e.attendance_hours, e.dropout_cause, e.last_fact_at
+FROM unnest($1::uuid[], $2::uuid[]) AS k(learner_id, programme_id)
+CROSS JOIN LATERAL (
+    SELECT * FROM enrolments e WHERE e.learner_id = k.learner_id AND e.programme_id = k.programme_id FOR UPDATE
+) AS e
 """
 INSERT_ENROLMENTS = """
 INSERT INTO enrolments (learner_id, programme_id, application_id, state, admitted_at)
@@ -57,11 +62,16 @@ WHERE learner_id = $1 AND programme_id = $2 AND voided_at IS NULL ORDER BY occur
 """
 # The active facts of many enrolments at once (a batch's late facts), each enrolment's in date order,
 # with the values the state machine reads taken out of `data` by PostgreSQL rather than in Python.
+# Looked up per key, like LOCK_ENROLMENTS, so that the facts table is never scanned whole.
 ACTIVE_FACTS_OF = """
-SELECT f.learner_id, f.programme_id, fact_type, occurred_at, coalesce((data->>'hours')::float8, 0.0),
-       CASE WHEN fact_type = 'exited' THEN data->>'reason' END, data->>'dropout_cause'
-FROM facts f JOIN unnest($1::uuid[], $2::uuid[]) AS k(learner_id, programme_id) USING (learner_id, programme_id)
-WHERE voided_at IS NULL ORDER BY f.learner_id, f.programme_id, occurred_at, seq
+SELECT k.learner_id, k.programme_id, f.fact_type, f.occurred_at, coalesce((f.data->>'hours')::float8, 0.0),
+       CASE WHEN f.fact_type = 'exited' THEN f.data->>'reason' END, f.data->>'dropout_cause'
+FROM unnest($1::uuid[], $2::uuid[]) AS k(learner_id, programme_id)
+CROSS JOIN LATERAL (
+    SELECT fact_type, occurred_at, data, seq FROM facts f
+    WHERE f.learner_id = k.learner_id AND f.programme_id = k.programme_id AND f.voided_at IS NULL
+) AS f
+ORDER BY k.learner_id, k.programme_id, f.occurred_at, f.seq
 """
 VOID_FACT = "UPDATE facts SET voided_at = now() WHERE event_id = $1"
 AMEND_FACT = "UPDATE facts SET occurred_at = $2, data = $3 WHERE event_id = $1"
@@ -106,6 +116,7 @@ async def lock_enrolments(conn, keys: list[tuple]) -> dict[tuple, Enrolment]:
     """The enrolments of these (learner_id, programme_id) keys that exist, locked."""
     if not keys:
         return {}
+    keys = sorted(keys)
     rows = await conn.fetch(LOCK_ENROLMENTS, [k[0] for k in keys], [k[1] for k in keys])
     return {(r["learner_id"], r["programme_id"]): _to_enrolment(r) for r in rows}
 

@@ -41,6 +41,12 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+# PostgreSQL's default random_page_cost (4) prices an index lookup as a read from a spinning disk:
+# with it, joining a batch's 500 keys to a table of 50,000 rows planned as a full scan (12 ms)
+# rather than 500 index lookups (1 ms). 1.1 is the usual value for SSDs and cached data.
+SERVER_SETTINGS = {"random_page_cost": "1.1"}
+
+
 class Connection(asyncpg.Connection):
     """A pooled connection that remembers it queued outbox rows, so that the pool can wake the
     relay once the transaction that queued them has ended: on release, after the commit.
@@ -73,7 +79,7 @@ async def create_pool(dsn: str, size: int = 10, on_outbox_rows: Callable[[], Non
 
     return await asyncpg.create_pool(
         dsn, min_size=0, max_size=size, init=_init_connection, command_timeout=60, reset=reset,
-        connection_class=Connection,
+        connection_class=Connection, server_settings=SERVER_SETTINGS,
     )
 
 
