@@ -30,6 +30,7 @@ from bench.infra import (
 )
 from bench.results import Result, failed
 from shared.contracts.topics import consumed_by
+from shared.plumbing.settings import ServiceSettings
 
 TARGET = 0.5
 
@@ -85,7 +86,8 @@ async def measure(infra: Infra, n: int, timeout: float) -> list[Result]:
             load_seconds = await preload(infra.bootstrap, records)
             topics = sorted({r[0] for r in records})
             log(f"  {service}: {n} events pre-loaded on {', '.join(topics)} in {load_seconds:.1f}s; raw ceiling")
-            ceiling = await raw_ceiling(infra, infra.bootstrap, consumed_by(service), n, timeout)
+            ceiling = await raw_ceiling(infra, infra.bootstrap, consumed_by(service), n, timeout,
+                                        batch_size=ServiceSettings().consumer_batch_size)
             log(f"  {service}: ceiling {ceiling['rate']:.0f} events/s; service")
             svc = await run_service(infra, service, n, 1, timeout)
             log(f"  {service}: service {svc['rate']:.0f} events/s ({svc['events']}/{n})")
