@@ -98,7 +98,8 @@ def machine() -> dict:
 
 def write(results: list[Result], mode: str, started: datetime, elapsed: float, extra: dict,
           path: Path | None = None) -> Path:
-    path = path or RESULTS_DIR / "latest.json"
+    # A quick run has its own file: it must not replace the full run the README quotes.
+    path = path or RESULTS_DIR / ("latest.json" if mode == "full" else f"latest-{mode}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "date": started.astimezone(UTC).isoformat(timespec="seconds"),
