@@ -190,7 +190,7 @@ class OutboxRelay:
                 pause = self._min_interval - (loop.time() - last_round)
                 if pause > 0:
                     await asyncio.sleep(pause)
-                # Cleared before the round, not after: a notification during it starts the next at once.
+                # Cleared before the round, not after: a wake-up during it starts the next at once.
                 self._wake.clear()
                 last_round = loop.time()
                 sent = await self.relay_once()
