@@ -67,7 +67,10 @@ def _dlq(args, services: list[str]) -> int:
                                           args.all, args.reason, args.limit))
             for r in rows:
                 total += 1
-                state = f"replayed {r['replayed_at']:%Y-%m-%d %H:%M}" if r["replayed_at"] else "waiting"
+                if r["replayed_at"]:
+                    state = f"replayed {r['replayed_at']:%Y-%m-%d %H:%M}"
+                else:
+                    state = "applied since, nothing to replay" if r["applied"] else "waiting"
                 print(f"{name} #{r['id']} {r['topic']}[{r['partition']}]@{r['offset']} "
                       f"{r['event_type'] or '-'} {r['reason']} ({state}): {r['error'][:200]}")
         print(f"{total} dead letter(s)")

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 
+import asyncpg
 import pytest
 
 from services.outcomes.app import create_app
@@ -58,3 +59,33 @@ async def test_an_impossible_transition_waits_in_the_dlq_and_is_replayed_after_t
         assert (await client.get(f"/followups/{learner}/{p}")).status_code == 200
         assert cli(dsn, "list").stdout.strip().endswith("0 dead letter(s)")
         assert "replayed" in cli(dsn, "list", "--all").stdout
+
+
+async def test_a_refused_event_delivered_again_after_the_fix_is_listed_as_applied(dsn, kafka):
+    """After a broker loss and `parcours resync`, an event refused out of order comes back behind
+    the events it needed and is applied: the list says so instead of showing it waiting."""
+    app = create_app(OutcomesSettings(database_url=dsn, kafka_bootstrap_servers=kafka, consumer_batch_timeout_ms=50,
+                                      relay_idle_seconds=0.02))
+    p, learner = uuid.uuid4(), uuid.uuid4()
+    early_exit = f.exited(learner, p)
+    async with running(app) as client:
+        await publish(kafka, [f.programme(p), early_exit])
+        await eventually(lambda: _dead_letters(dsn))
+        assert "training.exited refused (waiting)" in cli(dsn, "list").stdout
+        await publish(kafka, [f.started(learner, p), early_exit])  # re-published: the same event_id
+        await eventually(lambda: _followup(client, learner, p))
+        listed = cli(dsn, "list")
+        assert "training.exited refused (applied since, nothing to replay)" in listed.stdout, listed.stdout
+        assert listed.stdout.strip().endswith("1 dead letter(s)")
+
+
+async def _dead_letters(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval("SELECT count(*) FROM dead_letters")
+    finally:
+        await conn.close()
+
+
+async def _followup(client, learner, programme) -> bool:
+    return (await client.get(f"/followups/{learner}/{programme}")).status_code == 200

@@ -13,8 +13,8 @@ Pass: the services reconnect by themselves (the same processes become ready agai
 final counts are exact: every accepted fact, and every event committed in an outbox, is applied
 by each of its consumers, once. Not counted as poison: valid events that outcomes refused because
 they arrived before their predecessors, lost with the broker (an exit before its start), and that
-it applied once the resync delivered them again in order; they are reported (they remain
-"waiting" in `parcours dlq list`).
+it applied once the resync delivered them again in order; they are reported (`parcours dlq list`
+shows them as "applied since, nothing to replay").
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ async def broker_loss(stack, ledger: Ledger, wait: float) -> None:
     await account(stack, ledger, set(poster.sent), poster.accepted, consumers=("outcomes",))
     # Events whose predecessors were lost with the broker arrive first and are refused (an exit before its
     # start: "who never started"); the resync then delivers them again in order and they are applied. They
-    # stay in dead_letters as "waiting" although applied: counted apart, not as poison.
+    # stay in dead_letters (listed as applied since): counted apart, not as poison.
     applied = await inbox(stack, "outcomes")
     healed = [d for d in await dead_letters(stack, "outcomes") if d["reason"] == "refused" and d["event_id"] in applied]
     ledger.excused = len(healed)
