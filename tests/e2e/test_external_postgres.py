@@ -1,5 +1,6 @@
-"""`parcours up` on an existing PostgreSQL server reached over TCP (the machine's PostgreSQL 15),
-given per-service DSNs, instead of the embedded one."""
+"""`parcours up` on an existing PostgreSQL server given per-service DSNs, instead of the embedded
+one: the machine's PostgreSQL reached over TCP (PARCOURS_EXTERNAL_PG, by default 127.0.0.1:5432);
+on a machine without one, the suite's own server stands in for it, so the path is always tested."""
 
 from __future__ import annotations
 
@@ -8,26 +9,34 @@ import json
 import os
 import socket
 import uuid
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
+from shared.plumbing.db import dsn_for_database, redact
 from tests.e2e.helpers import Up, report_counts, run, service_ports
 
 pytestmark = pytest.mark.e2e
 SERVER = os.environ.get("PARCOURS_EXTERNAL_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def reachable() -> bool:
+def reachable(dsn: str) -> bool:
+    parts = urlsplit(dsn)
     try:
-        socket.create_connection(("127.0.0.1", 5432), 1).close()
+        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), 1).close()
         return True
     except OSError:
         return False
 
 
-async def databases(action: str, names: list[str]) -> None:
-    conn = await asyncpg.connect(SERVER)
+@pytest.fixture
+def server(pg_server) -> str:
+    return SERVER if reachable(SERVER) else pg_server
+
+
+async def databases(server: str, action: str, names: list[str]) -> None:
+    conn = await asyncpg.connect(server)
     try:
         for name in names:
             await conn.execute(f'{action} DATABASE "{name}"')  # names made by this test
@@ -35,18 +44,18 @@ async def databases(action: str, names: list[str]) -> None:
         await conn.close()
 
 
-@pytest.mark.skipif(not reachable(), reason="no PostgreSQL server answers on 127.0.0.1:5432")
-def test_the_journey_on_an_existing_postgresql_server(tmp_path, monkeypatch):
+def test_the_journey_on_an_existing_postgresql_server(server, tmp_path, monkeypatch):
     suffix = uuid.uuid4().hex[:8]
-    names = {s: f"parcours_test_{s}_{suffix}" for s in ("intake", "progress", "outcomes")}
-    asyncio.run(databases("CREATE", list(names.values())))
+    dsns = {s: dsn_for_database(server, f"parcours_test_{s}_{suffix}") for s in ("intake", "progress", "outcomes")}
+    names = [urlsplit(dsn).path.lstrip("/") for dsn in dsns.values()]
+    asyncio.run(databases(server, "CREATE", names))
     try:
-        for service, name in names.items():
-            monkeypatch.setenv(f"PARCOURS_{service.upper()}_DATABASE_URL", SERVER.rsplit("/", 1)[0] + "/" + name)
+        for service, dsn in dsns.items():
+            monkeypatch.setenv(f"PARCOURS_{service.upper()}_DATABASE_URL", dsn)
         up = Up(tmp_path / "state", service_ports())
         try:
             lines = up.wait_ready()
-            assert all(f"database {s} postgresql://postgres@127.0.0.1:5432/{n}" in lines for s, n in names.items())
+            assert all(f"database {s} {redact(dsn)}" in lines for s, dsn in dsns.items())
             truth_file = tmp_path / "truth.json"
             sim = run(["simulate", "--scale", "0.01", "--seed", "4", "--truth", str(truth_file), "--quiet"], up.env())
             assert sim.returncode == 0, sim.stdout + sim.stderr
@@ -54,4 +63,4 @@ def test_the_journey_on_an_existing_postgresql_server(tmp_path, monkeypatch):
         finally:
             up.stop()
     finally:
-        asyncio.run(databases("DROP", list(names.values())))
+        asyncio.run(databases(server, "DROP", names))
