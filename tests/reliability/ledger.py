@@ -119,6 +119,14 @@ class Ledger:
 # --- what the databases say ---------------------------------------------------------------
 
 
+async def start_audited(stack, ledger: Ledger, env: dict[str, dict[str, str]] | None = None) -> None:
+    """The ledger's "start" phase: every service started (with `env` per service) and the audit
+    of outcomes' effects installed."""
+    with ledger.phase("start"):
+        await stack.start_services(env=env)
+        await install_audit(stack)
+
+
 async def install_audit(stack: Stack) -> None:
     await stack.execute("outcomes", AUDIT)
 

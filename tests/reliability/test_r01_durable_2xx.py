@@ -16,7 +16,7 @@ import random
 
 import pytest
 
-from tests.reliability.ledger import Ledger, account, install_audit, settled
+from tests.reliability.ledger import Ledger, account, settled, start_audited
 from tests.reliability.load import FactPoster, admit_learners, http_client, timeline, wait_for
 from tests.reliability.stack import soak
 
@@ -34,9 +34,7 @@ async def test_r1_a_2xx_is_durable_and_reaches_every_consumer(stack):
         stack["intake"].kill()  # the decisions were just answered 2xx
         await stack["intake"].restart()
 
-    with ledger.phase("start"):
-        await stack.start_services()
-        await install_audit(stack)
+    await start_audited(stack, ledger)
     with ledger.phase("admit"):
         learners = await admit_learners(stack, LEARNERS, rng, after_decisions=kill_intake_after_admissions)
     timelines = [timeline(lr, rng, attendance=3) for lr in learners]

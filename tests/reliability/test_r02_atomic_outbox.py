@@ -22,7 +22,7 @@ import random
 
 import pytest
 
-from tests.reliability.ledger import Ledger, account, install_audit, settled
+from tests.reliability.ledger import Ledger, account, settled, start_audited
 from tests.reliability.load import ACCEPTED, FactPoster, admit_learners, http_client, timeline, wait_for
 from tests.reliability.records import read_topic
 from tests.reliability.stack import soak
@@ -61,9 +61,7 @@ async def test_r2_state_change_and_events_are_atomic(stack):
     rng = random.Random(2)
     ledger = Ledger("R2", "state change and its events atomic (relay killed mid-backlog, PostgreSQL restarted)",
                     "facts")
-    with ledger.phase("start"):
-        await stack.start_services(env={"progress": {"PARCOURS_RELAY_BATCH_SIZE": "20"}})
-        await install_audit(stack)
+    await start_audited(stack, ledger, env={"progress": {"PARCOURS_RELAY_BATCH_SIZE": "20"}})
     with ledger.phase("admit"):
         learners = await admit_learners(stack, LEARNERS + 10, rng)
     learners, probes = learners[:LEARNERS], learners[LEARNERS:]

@@ -26,7 +26,7 @@ import pytest
 
 from shared.contracts import TrainingAttendance
 from shared.plumbing.outbox import add_events
-from tests.reliability.ledger import Ledger, account, install_audit, settled
+from tests.reliability.ledger import Ledger, account, settled, start_audited
 from tests.reliability.load import START, FactPoster, admit_learners, http_client, timeline, wait_for
 from tests.reliability.records import read_topic
 from tests.reliability.stack import soak
@@ -45,9 +45,7 @@ async def test_r3_relay_never_skips_a_row(stack):
     rng = random.Random(3)
     ledger = Ledger("R3", "relay never skips a row (concurrent writers, random transaction lengths, kill -9)",
                     "events")
-    with ledger.phase("start"):
-        await stack.start_services()
-        await install_audit(stack)
+    await start_audited(stack, ledger)
     with ledger.phase("admit"):
         learners = await admit_learners(stack, LEARNERS, rng)
     timelines = [timeline(lr, rng, attendance=ATTENDANCE) for lr in learners]

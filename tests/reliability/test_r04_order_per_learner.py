@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.reliability.ledger import Ledger, account, install_audit, settled
+from tests.reliability.ledger import Ledger, account, settled, start_audited
 from tests.reliability.load import (
     ACCEPTED,
     START,
@@ -72,9 +72,7 @@ async def test_r4_one_learners_events_are_applied_in_order(stack):
     rng = random.Random(4)
     ledger = Ledger("R4", "one learner's events in order (interleaved learners, 1 -> 2 -> 1 outcomes instances, "
                           "consumer restarts)", "facts")
-    with ledger.phase("start"):
-        await stack.start_services()
-        await install_audit(stack)
+    await start_audited(stack, ledger)
     with ledger.phase("admit"):
         learners = await admit_learners(stack, LEARNERS, rng, programmes=3)
     timelines = {lr: timeline(lr, rng, attendance=3) for lr in learners}

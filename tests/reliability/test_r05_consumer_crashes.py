@@ -26,7 +26,7 @@ import random
 
 import pytest
 
-from tests.reliability.ledger import Ledger, account, install_audit, offsets_vs_applied, settled
+from tests.reliability.ledger import Ledger, account, offsets_vs_applied, settled, start_audited
 from tests.reliability.load import FactPoster, admit_learners, consumed, http_client, timeline, wait_for
 from tests.reliability.stack import soak
 
@@ -81,9 +81,7 @@ async def test_r5_at_least_once_under_consumer_crashes(stack):
     rng = random.Random(5)
     ledger = Ledger("R5", "at-least-once under consumer crashes (kill -9 mid-batch and between the commits)",
                     "facts")
-    with ledger.phase("start"):
-        await stack.start_services()
-        await install_audit(stack)
+    await start_audited(stack, ledger)
     with ledger.phase("admit"):
         learners = await admit_learners(stack, LEARNERS, rng)
     await wait_for(lambda: settled(stack, set()), 60, "admissions applied by outcomes")

@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from shared.contracts.topics import TOPICS, consumed_by
-from tests.reliability.ledger import Ledger, account_committed, differences, install_audit, settled, snapshot
+from tests.reliability.ledger import Ledger, account_committed, differences, settled, snapshot, start_audited
 from tests.reliability.load import consumed, simulate, wait_for
 from tests.reliability.records import produce, read_topic, reset_group
 from tests.reliability.stack import GROUP, soak
@@ -52,9 +52,7 @@ async def test_r6_effects_happen_once(stack):
     ledger = Ledger("R6", "effects once (10 % of records re-published; outcomes' group reset to earliest)",
                     "committed events")
     consumers = sorted({c for t in TOPICS for c in t.consumers})
-    with ledger.phase("start"):
-        await stack.start_services()
-        await install_audit(stack)
+    await start_audited(stack, ledger)
     with ledger.phase("simulate"):
         await simulate(stack, SCALE)
         await wait_for(lambda: settled(stack, set()), 60, "every committed event applied")

@@ -34,7 +34,7 @@ import pytest
 
 from shared.contracts import TrainingExited
 from shared.contracts.codec import encode_event
-from tests.reliability.ledger import Ledger, account, dead_letters, inbox, install_audit, settled
+from tests.reliability.ledger import Ledger, account, dead_letters, inbox, install_audit, settled, start_audited
 from tests.reliability.load import START, FactPoster, admit_learners, http_client, timeline, wait_for
 from tests.reliability.records import produce, read_topic
 from tests.reliability.stack import REPO, soak
@@ -110,9 +110,7 @@ async def test_r7_poison_is_isolated(stack):
     rng = random.Random(7)
     ledger = Ledger("R7", "poison isolated (bad JSON, wrong schema, unknown version, oversized, impossible "
                           "transition; confluent-kafka)", "events")
-    with ledger.phase("start"):
-        await stack.start_services()
-        await install_audit(stack)
+    await start_audited(stack, ledger)
     with ledger.phase("before the poison"):
         learners = await admit_learners(stack, LEARNERS, rng)
         timelines = [timeline(lr, rng, attendance=2) for lr in learners]

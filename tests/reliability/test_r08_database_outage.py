@@ -24,7 +24,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from tests.reliability.ledger import Ledger, account, dead_letters, install_audit, settled
+from tests.reliability.ledger import Ledger, account, dead_letters, install_audit, settled, start_audited
 from tests.reliability.load import (
     ACCEPTED,
     UNAVAILABLE,
@@ -63,10 +63,8 @@ async def test_r8_database_outage_is_waited_out_not_dead_lettered(stack):
     rng = random.Random(8)
     ledger = Ledger("R8", f"transient faults retried, not dead-lettered (PostgreSQL stopped {OUTAGE:.0f} s under load)",
                     "facts")
-    with ledger.phase("start"):
-        await stack.start_services()
-        await install_audit(stack)
-        pids = {name: stack[name].pid for name in SERVICES}
+    await start_audited(stack, ledger)
+    pids = {name: stack[name].pid for name in SERVICES}
     with ledger.phase("admit"):
         learners = await admit_learners(stack, LEARNERS + 40, rng)
     backlog_learners, learners = learners[:40], learners[40:]

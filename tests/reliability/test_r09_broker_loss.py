@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.reliability.ledger import Ledger, account, dead_letters, inbox, install_audit, settle
+from tests.reliability.ledger import Ledger, account, dead_letters, inbox, settle, start_audited
 from tests.reliability.load import FactPoster, admit_learners, consumed, http_client, timeline
 from tests.reliability.records import partitions_of
 from tests.reliability.stack import REPO, SERVICES, soak
@@ -49,10 +49,8 @@ async def resync(stack, since: datetime) -> tuple[int, str]:
 async def broker_loss(stack, ledger: Ledger, wait: float) -> None:
     rng = random.Random(9)
     since = datetime.now(UTC) - timedelta(seconds=1)
-    with ledger.phase("start"):
-        await stack.start_services()
-        await install_audit(stack)
-        pids = {name: stack[name].pid for name in SERVICES}
+    await start_audited(stack, ledger)
+    pids = {name: stack[name].pid for name in SERVICES}
     with ledger.phase("admit"):
         learners = await admit_learners(stack, LEARNERS + 20, rng)
     late_learners, learners = learners[:20], learners[20:]

@@ -20,7 +20,7 @@ import signal
 
 import pytest
 
-from tests.reliability.ledger import Ledger, account, install_audit, offsets_vs_applied, settle, settled
+from tests.reliability.ledger import Ledger, account, offsets_vs_applied, settle, settled, start_audited
 from tests.reliability.load import FactPoster, admit_learners, consumed, http_client, timeline, wait_for
 from tests.reliability.stack import soak
 
@@ -53,9 +53,7 @@ async def test_r10_shutdown_loses_nothing(stack):
     rng = random.Random(10)
     ledger = Ledger("R10", "shutdown loses nothing (SIGTERM under load: outcomes mid-batch, progress mid-requests)",
                     "facts")
-    with ledger.phase("start"):
-        await stack.start_services()
-        await install_audit(stack)
+    await start_audited(stack, ledger)
     with ledger.phase("admit"):
         learners = await admit_learners(stack, LEARNERS, rng)
         await wait_for(lambda: settled(stack, set()), 60, "admissions applied by outcomes")
