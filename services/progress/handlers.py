@@ -46,8 +46,7 @@ async def apply_many(conn: asyncpg.Connection, events: list[Envelope]) -> dict[u
 
 
 async def _decisions(conn: asyncpg.Connection, events: list[Envelope]) -> None:
-    keys = sorted({(e.learner_id, e.programme_id) for e in events})
-    current = await store.lock_enrolments(conn, keys)
+    current = await store.lock_enrolments(conn, {(e.learner_id, e.programme_id) for e in events})
     new: dict[tuple, tuple] = {}  # key -> (application_id, admitted_at) of enrolments created here
     changed: set[tuple] = set()
     for event in events:

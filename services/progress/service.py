@@ -112,7 +112,7 @@ class _Batch:
                 late.add(key)
             else:
                 latest[key] = fact.occurred_at
-        self._history.update(await store.active_facts_of(self.conn, sorted(late - self._history.keys())))
+        self._history.update(await store.active_facts_of(self.conn, list(late - self._history.keys())))
 
     async def history(self, key: tuple) -> list[domain.Fact]:
         """The enrolment's active facts: stored ones (read once) and those applied earlier in this batch."""
@@ -134,8 +134,7 @@ async def post_facts(conn: asyncpg.Connection, facts: list[FactIn]) -> list[dict
     facts in date order, and refused with the reason of the first fact that no longer fits. A
     refused fact leaves nothing behind.
     """
-    keys = sorted({(f.learner_id, f.programme_id) for f in facts})
-    batch = _Batch(conn, await store.lock_enrolments(conn, keys))
+    batch = _Batch(conn, await store.lock_enrolments(conn, {(f.learner_id, f.programme_id) for f in facts}))
     await batch.prefetch(facts)
     known = await store.fact_hashes(conn, [f.event_id for f in facts if f.event_id is not None])
     results: list[dict | domain.DomainError] = []
