@@ -27,10 +27,11 @@ class RebalanceCounter(ConsumerRebalanceListener):
         self._metrics.consumer_assigned_partitions.set(len(assigned))
 
 
-def mark_processed(metrics: PlumbingMetrics, records: Iterable) -> None:
+def mark_processed(metrics: PlumbingMetrics, partitions: Iterable[tuple[str, int]]) -> None:
+    """The (topic, partition) pairs of a batch just applied."""
     now = time.time()
-    for tp in {(r.topic, r.partition) for r in records}:
-        metrics.last_processed.labels(tp[0], str(tp[1])).set(now)
+    for topic, partition in partitions:
+        metrics.last_processed.labels(topic, str(partition)).set(now)
 
 
 class LagWatcher:

@@ -13,12 +13,13 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from shared.plumbing.consumer import Apply, ApplyMany, BatchProcessor, commit_quietly
+from shared.plumbing.consumer import Apply, ApplyMany, BatchProcessor
 from shared.plumbing.db import create_pool, migrate, packages_for
 from shared.plumbing.kafka import ensure_topics, make_producer
 from shared.plumbing.metrics import PlumbingMetrics
-from shared.plumbing.observe import LagWatcher, RebalanceCounter, every, mark_processed
+from shared.plumbing.observe import LagWatcher, RebalanceCounter, every
 from shared.plumbing.outbox import OutboxRelay, backlog
+from shared.plumbing.pipeline import ConsumePipeline
 from shared.plumbing.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class Runtime:
         self.producer: AIOKafkaProducer | None = None
         self.relay: OutboxRelay | None = None
         self.broker: KafkaBroker | None = None
+        self.pipeline: ConsumePipeline | None = None
         self._tasks: list[asyncio.Task] = []
         self._started = False
         self._topics_checked_at: float | None = None
@@ -146,7 +148,7 @@ class Runtime:
         # FastStream logs every message at INFO; keep its own logger to warnings and errors.
         broker = KafkaBroker(s.kafka_bootstrap_servers, logger=logging.getLogger("parcours.faststream"),
                              log_level=logging.DEBUG)
-        metrics = self.metrics
+        pipeline = self.pipeline = ConsumePipeline(processor, self.metrics, s.consumer_concurrency)
 
         # FastStream's Kafka defaults are at-most-once: commit manually, only after the
         # database transaction of the batch has committed, and start new groups at the
@@ -163,17 +165,12 @@ class Runtime:
             session_timeout_ms=s.consumer_session_timeout_ms,
             heartbeat_interval_ms=max(500, s.consumer_session_timeout_ms // 6),
             max_poll_interval_ms=10 * 60 * 1000,
-            listener=RebalanceCounter(metrics),
+            listener=RebalanceCounter(self.metrics),
             decoder=_records_only,
         )
         async def consume(msg: KafkaMessage) -> None:
-            records = msg.raw_message
-            if records:
-                # Returns only when every record is applied or set aside; a database outage
-                # is waited out here, so no offset moves past an unapplied record.
-                await processor.process(records)
-            await commit_quietly(msg.ack, metrics)
-            mark_processed(metrics, records)
+            # Applied and committed by the pipeline, beside other batches where their keys allow.
+            await pipeline.submit(msg.raw_message or (), msg.consumer)
 
         return broker
 
@@ -203,8 +200,12 @@ class Runtime:
             return False
 
     async def stop(self) -> None:
-        # Consumers first (an in-flight batch is cancelled before its offsets are committed),
-        # then the relay gets one last chance to drain, then the clients.
+        # Consumers first: the batches already decoded are applied and their offsets committed
+        # while the consumer is still there to commit them (a batch that cannot be, the
+        # database away, is consumed again at the next start); then the relay gets one last
+        # chance to drain, then the clients.
+        if self.pipeline is not None:
+            await self.pipeline.close(10)
         if self.broker is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.broker.stop(), 15)

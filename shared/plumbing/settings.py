@@ -25,6 +25,9 @@ class ServiceSettings(BaseSettings):
     topic_check_seconds: float = Field(5.0, gt=0, le=3600, description="How often the topics' existence is checked")
     # Consumption: records per batch handed to one database transaction.
     consumer_batch_size: int = Field(500, ge=1, le=10_000)
+    # Batches applied at the same time, each in its own transaction and connection, when they
+    # share no Kafka key (learner); 1 applies one batch after the other.
+    consumer_concurrency: int = Field(2, ge=1, le=16)
     # How long a poll waits for records; FastStream's batch subscriber also sleeps this long after
     # a poll that found none, so it adds up to twice this to a quiet pipeline's latency per hop.
     consumer_batch_timeout_ms: int = Field(20, ge=1, le=10_000)
