@@ -217,7 +217,8 @@ class Infra:
             return None
         self.profile_dir.mkdir(parents=True, exist_ok=True)
         out = self.profile_dir / f"{label}.txt"
-        process = subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "200", "--format", "raw",
+        rate = os.environ.get("BENCH_SPY_RATE", "200")  # samples a second; more for short phases
+        process = subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", rate, "--format", "raw",
                                     "--idle", "--nonblocking", "--output", str(out)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.profilers.append(process)

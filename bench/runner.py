@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Parcours performance benchmark")
     parser.add_argument("--quick", action="store_true", help="the same measures, small (a minute or two)")
     parser.add_argument("--only", help="comma-separated measures: " + ",".join(k for k, _, _ in MEASURES))
-    parser.add_argument("--out", type=Path, help="results file (default bench/results/latest.json, latest-quick.json with --quick)")
+    parser.add_argument("--out", type=Path,
+                        help="results file (default bench/results/latest.json, latest-quick.json with --quick)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs) for inspection")
     parser.add_argument("--no-gc-log", dest="gc_log", action="store_false",
                         help="do not log the services' garbage collections over 5 ms (bench/gcprobe, an observer "
