@@ -98,8 +98,10 @@ async def measure(infra: Infra, n: int, timeout: float, runs: int = 3) -> list[R
             log(f"  {service}: {n} events pre-loaded on {', '.join(topics)} in {load_seconds:.1f}s")
             ceilings, services = [], []
             for run in range(1, runs + 1):
+                settings = ServiceSettings()
                 ceiling = await raw_ceiling(infra, infra.bootstrap, consumed_by(service), n, timeout,
-                                            batch_size=ServiceSettings().consumer_batch_size)
+                                            batch_size=settings.consumer_batch_size,
+                                            fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms)
                 svc = await run_service(infra, service, n, 1, timeout, group_suffix=f"-bench{run}")
                 log(f"  {service} pass {run}/{runs}: ceiling {ceiling['rate']:.0f}, service {svc['rate']:.0f} "
                     f"events/s ({svc['events']}/{n})")
