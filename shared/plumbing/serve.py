@@ -20,6 +20,12 @@ def serve(app, settings) -> None:
     # with the frameworks' objects in it, a tail latency of its own).
     gc.collect()
     gc.freeze()
+    # A consumed batch keeps thousands of objects alive at once (records, events, rows); with the
+    # default threshold (700) the young generation was collected several times a batch, each time
+    # promoting the batch's objects to be scanned again: about 1.4 µs an event of 20. Collections
+    # still come, 30 times less often, over objects that are mostly gone by then.
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(20_000, older, oldest)
     uvicorn.run(
         app,
         host=settings.host,
