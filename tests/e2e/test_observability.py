@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import subprocess
 import time
 
@@ -15,11 +14,11 @@ from aiokafka import AIOKafkaProducer
 
 from parcours.stack import free_port
 from tests.e2e.helpers import Up, run, service_ports
+from tests.tools import needs
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(shutil.which("prometheus") is None or shutil.which("promtool") is None,
-                       reason="Debian's prometheus package is not installed (make system-deps installs it)"),
+    needs("prometheus", "promtool", package="prometheus"),
 ]
 DLQ_ALERT = (
     'sum by (job, topic, reason) (increase(parcours_dead_lettered_total[10m])) > 0 or '

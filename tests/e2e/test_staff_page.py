@@ -11,11 +11,12 @@ import httpx
 import pytest
 
 from tests.e2e.helpers import Up, run, service_ports
+from tests.tools import needs
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make system-deps installs it)"),
+    needs("chromium", package="chromium"),
 ]
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run"]

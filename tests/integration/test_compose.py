@@ -18,11 +18,11 @@ from pydantic import AliasChoices, AliasPath
 
 from shared.plumbing.settings import ServiceSettings
 from tests.conftest import KAFKA_IMAGE, POSTGRES_IMAGE
+from tests.tools import needs
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = shutil.which("docker-compose")
-needs_compose = pytest.mark.skipif(
-    COMPOSE is None, reason="docker-compose (Debian's docker-compose package, `make system-deps`) is not installed")
+needs_compose = needs("docker-compose", package="docker-compose")
 
 
 def compose(*args: str, variables: dict[str, str] | None = None, tmp_path: Path) -> subprocess.CompletedProcess:
@@ -232,7 +232,7 @@ def test_mounted_files_exist_and_images_match_the_test_containers(tmp_path):
     assert (Path(grafana["/var/lib/grafana/dashboards"][0]) / "parcours.json").exists()
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian's prometheus package) is not installed")
+@needs("promtool", package="prometheus")
 def test_compose_scrape_config_is_valid():
     check = subprocess.run(["promtool", "check", "config", str(ROOT / "deploy/prometheus/prometheus.compose.yml")],
                            capture_output=True, text=True, timeout=60)

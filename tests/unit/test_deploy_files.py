@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
-
-import pytest
 
 from services.intake.metrics import build_metrics as intake_metrics
 from services.outcomes.metrics import build_metrics as outcomes_metrics
 from services.progress.metrics import build_metrics as progress_metrics
+from tests.tools import needs
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
-needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None,
-                                    reason="promtool (Debian's prometheus package) is not installed")
+needs_promtool = needs("promtool", package="prometheus")
 
 
 def metric_names() -> set[str]:
