@@ -17,6 +17,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 
 from bench.infra import CpuMeter, Infra, commit_groups, steady_rate
+from shared.plumbing.settings import ServiceSettings
 
 TABLE = """
 CREATE TABLE IF NOT EXISTS ceiling_inbox (
@@ -38,21 +39,22 @@ def _event_type(headers) -> str:
     return ""
 
 
-async def raw_ceiling(infra: Infra, bootstrap: str, topics: list[str], expected: int, timeout: float,
-                      batch_size: int = 500, fetch_max_wait_ms: int = 20) -> dict:
+async def raw_ceiling(infra: Infra, bootstrap: str, topics: list[str], expected: int, timeout: float) -> dict:
     """Consume `expected` records from `topics` into PostgreSQL; return the steady rate and details.
 
-    Batch size and fetch wait are the services' own: with aiokafka's default wait (500 ms) the
+    Batch size and fetch wait are the services' own (their settings): with aiokafka's default wait (500 ms) the
     embedded broker holds a fetch that long whenever a partition runs dry, and the ceiling
     measured the wait rather than the machine.
     """
+    settings = ServiceSettings()
+    batch_size = settings.consumer_batch_size
     dsn = await infra.new_database("ceiling")
     conn = await asyncpg.connect(dsn)
     await conn.execute(TABLE)
     consumer = AIOKafkaConsumer(
         *topics, bootstrap_servers=bootstrap, group_id=f"bench-ceiling-{uuid.uuid4().hex[:6]}",
         enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=batch_size,
-        fetch_max_wait_ms=fetch_max_wait_ms,
+        fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
     )
     started = time.perf_counter()
     await consumer.start()

@@ -32,7 +32,6 @@ from bench.infra import (
 )
 from bench.results import Result, failed
 from shared.contracts.topics import consumed_by
-from shared.plumbing.settings import ServiceSettings
 
 TARGET = 0.5
 
@@ -47,23 +46,16 @@ def events_for(service: str, n: int, rng: random.Random) -> list:
     raise ValueError(service)
 
 
-async def run_service(infra: Infra, service: str, n: int, instances: int = 1, timeout: float = 120.0,
-                      group_suffix: str = "") -> dict:
-    """Start `instances` processes of a service on a migrated database; wait for N processed events."""
+async def run_service(infra: Infra, service: str, n: int, timeout: float, group_suffix: str) -> dict:
+    """Start the service as a process on a migrated database, in its own consumer group; wait for N
+    processed events."""
     dsn = await infra.new_database(f"bench_{service}", f"services.{service}")
-    return await consume_with(infra, service, dsn, n, instances, timeout, group_suffix=group_suffix)
-
-
-async def consume_with(infra: Infra, service: str, dsn: str, n: int, instances: int, timeout: float,
-                       bootstrap: str | None = None, group_suffix: str = "") -> dict:
-    bootstrap = bootstrap or infra.bootstrap
     started = time.monotonic()
-    env = {"PARCOURS_CONSUMER_GROUP_SUFFIX": group_suffix} if group_suffix else None
-    procs = [infra.start_service(service, dsn, bootstrap, env) for _ in range(instances)]
+    infra.start_service(service, dsn, infra.bootstrap, {"PARCOURS_CONSUMER_GROUP_SUFFIX": group_suffix})
     try:
         # CPU is metered from the first applied event to the last: start-up is left out.
         got = await wait_for_count(dsn, "SELECT count(*) FROM processed_events", 1, timeout, interval=0.05)
-        with infra.profiling(f"consume-{service}-x{instances}"):
+        with infra.profiling(f"consume-{service}"):
             meter = CpuMeter(infra)
             meter.start()
             got = await wait_for_count(dsn, "SELECT count(*) FROM processed_events", n, timeout)
@@ -76,7 +68,7 @@ async def consume_with(infra: Infra, service: str, dsn: str, n: int, instances: 
     await infra.drop_database(dsn)
     return {"rate": rate, "seconds": seconds, "events": got, "transactions": len(groups),
             "events_per_transaction": round(got / max(1, len(groups)), 1), "wall_seconds_with_startup": wall,
-            "complete": got >= n, "cpu": cpu, "instances": len(procs)}
+            "complete": got >= n, "cpu": cpu}
 
 
 async def measure(infra: Infra, n: int, timeout: float, runs: int = 3) -> list[Result]:
@@ -98,11 +90,8 @@ async def measure(infra: Infra, n: int, timeout: float, runs: int = 3) -> list[R
             log(f"  {service}: {n} events pre-loaded on {', '.join(topics)} in {load_seconds:.1f}s")
             ceilings, services = [], []
             for run in range(1, runs + 1):
-                settings = ServiceSettings()
-                ceiling = await raw_ceiling(infra, infra.bootstrap, consumed_by(service), n, timeout,
-                                            batch_size=settings.consumer_batch_size,
-                                            fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms)
-                svc = await run_service(infra, service, n, 1, timeout, group_suffix=f"-bench{run}")
+                ceiling = await raw_ceiling(infra, infra.bootstrap, consumed_by(service), n, timeout)
+                svc = await run_service(infra, service, n, timeout, group_suffix=f"-bench{run}")
                 log(f"  {service} pass {run}/{runs}: ceiling {ceiling['rate']:.0f}, service {svc['rate']:.0f} "
                     f"events/s ({svc['events']}/{n})")
                 ceilings.append(ceiling)

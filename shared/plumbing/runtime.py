@@ -200,10 +200,10 @@ class Runtime:
             return False
 
     async def stop(self) -> None:
-        # Consumers first: the batches already decoded are applied and their offsets committed
-        # while the consumer is still there to commit them (a batch that cannot be, the
-        # database away, is consumed again at the next start); then the relay gets one last
-        # chance to drain, then the clients.
+        # Consumers first: the batches in flight finish and their offsets are committed while the
+        # consumer is still there to commit them (a batch that cannot finish, the database away,
+        # is consumed again at the next start); then the relay gets one last chance to drain,
+        # then the clients.
         if self.pipeline is not None:
             await self.pipeline.close(10)
         if self.broker is not None:
