@@ -14,7 +14,7 @@ from datetime import date
 import httpx
 
 from parcours.keys import auth_headers
-from parcours.simulation.truth import ground_truth
+from parcours.simulation.truth import cases, ground_truth
 from parcours.simulation.world import Application, World, generate
 
 BATCH = 1000
@@ -262,7 +262,9 @@ class Driver:
         with_outcome: list[Application] = [a for a in self.world.applications if a.outcome is not None]
         items = [(a.index, {"learner_id": self.ids[a.index][1],
                             "programme_id": str(programmes[a.programme].programme_id),
-                            "situation": a.outcome.situation, "digital_job": a.outcome.digital_job,
+                            # the box of lower priority first: the service must pick the one that counts
+                            "situations": [*a.outcome.also, a.outcome.situation],
+                            "digital_job": a.outcome.digital_job,
                             "source": "learner_statement", "observed_on": a.outcome.observed_on.isoformat()})
                  for a in with_outcome]
 
@@ -341,7 +343,7 @@ def run_simulate(args) -> int:
           f"{summary['events']} events applied by outcomes, in {elapsed:.1f}s")
     if args.truth:
         truth = {"year": args.year, "scale": args.scale, "seed": args.seed, "generated_on": today.isoformat(),
-                 "counts": ground_truth(world, args.year)}
+                 "counts": ground_truth(world, args.year), "cases": cases(world, args.year)}
         args.truth.write_text(json.dumps(truth, indent=2, sort_keys=True) + "\n")
         print(f"ground truth written to {args.truth}")
     return 0

@@ -6,21 +6,21 @@ equality between the two proves that nothing was lost or counted twice on the wa
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from parcours.simulation.world import World
+from shared.contracts.vocabulary import DECISIONS, EMPLOYMENT, FOLLOWED_UP_EXITS, SITUATIONS
 
-DECISIONS = ("admitted", "waitlisted", "rejected", "withdrawn")
-EXIT_REASONS = ("completed", "certified", "not_certified", "dropped_out", "excluded")
-FOLLOWED_UP = frozenset(EXIT_REASONS)
-SITUATIONS = ("permanent_contract", "fixed_term_6m_plus", "self_employed", "apprenticeship",
-              "fixed_term_under_6m", "temporary_agency", "further_study", "job_seeker", "inactive")
-EMPLOYMENT = frozenset(SITUATIONS[:6])
+EXIT_REASONS = FOLLOWED_UP_EXITS  # `transferred` is not an exit from the network
+FOLLOWED_UP = frozenset(FOLLOWED_UP_EXITS)
+PARIS = ZoneInfo("Europe/Paris")
 
 
 def ground_truth(world: World, year: int | None = None) -> dict:
     year = year or world.year
-    lo, hi = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+    # The year is the French civil year: it starts at midnight in Paris (domain.md §1).
+    lo, hi = datetime(year, 1, 1, tzinfo=PARIS), datetime(year + 1, 1, 1, tzinfo=PARIS)
 
     def in_year(moment: datetime | None) -> bool:
         return moment is not None and lo <= moment < hi
@@ -41,7 +41,7 @@ def ground_truth(world: World, year: int | None = None) -> dict:
     counts["learners_zrr"] = sum(x["zrr"] for x in c)
     counts["learners_job_seekers"] = sum(x["job_seeker"] for x in c)
     counts["learners_under_26"] = sum(
-        x["birth_year"] > a.submitted_at.year - 26 for x, a in zip(c, tit, strict=True)
+        x["birth_year"] > a.submitted_at.astimezone(PARIS).year - 26 for x, a in zip(c, tit, strict=True)
     )
     exits = {r: sum(a.exit_reason == r and in_year(a.exited_at) for a in learners) for r in EXIT_REASONS}
     counts["exits_by_reason"] = exits
@@ -49,8 +49,23 @@ def ground_truth(world: World, year: int | None = None) -> dict:
     cohort = [a for a in learners if a.exit_reason in FOLLOWED_UP and in_year(a.exited_at)]
     counts["followups_in_scope"] = sum(a.exempt is None for a in cohort)
     counts["followups_exempt"] = sum(a.exempt is not None for a in cohort)
-    known = [a.outcome for a in cohort if a.outcome is not None and a.exempt is None]
-    counts["outcomes_by_situation"] = {s: sum(o.situation == s for o in known) for s in SITUATIONS}
+    # With several boxes ticked, the person counts under the first in the vocabulary's order.
+    known = [(next(s for s in SITUATIONS if s in (a.outcome.situation, *a.outcome.also)), a.outcome.digital_job)
+             for a in cohort if a.outcome is not None and a.exempt is None]
+    counts["outcomes_by_situation"] = {s: sum(counted == s for counted, _ in known) for s in SITUATIONS}
     counts["outcomes_recorded"] = len(known)
-    counts["outcomes_digital_job"] = sum(o.digital_job and o.situation in EMPLOYMENT for o in known)
+    counts["outcomes_digital_job"] = sum(digital and counted in EMPLOYMENT for counted, digital in known)
     return counts
+
+
+def cases(world: World, year: int | None = None) -> dict[str, int]:
+    """How many journeys of each hard case (domain.md §7) the world holds, among those whose
+    exit is dated in the year or the year after (what the year's report and its follow-ups see)."""
+    year = year or world.year
+    tally: dict[str, int] = {}
+    for a in world.applications:
+        if a.exited_at is not None and a.exited_at.astimezone(PARIS).year not in (year, year + 1):
+            continue
+        for case in a.cases:
+            tally[case] = tally.get(case, 0) + 1
+    return dict(sorted(tally.items()))

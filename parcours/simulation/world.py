@@ -7,11 +7,13 @@ carried over from it, as the network's "trained or in training" figure does.
 
 from __future__ import annotations
 
-import calendar
 import random
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from shared.contracts.calendar import add_months
 
 REGIONS = ("11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93", "94")
 REGION_WEIGHTS = (22, 4, 5, 6, 12, 9, 5, 5, 9, 9, 10, 8, 1)
@@ -31,6 +33,14 @@ EMPLOYMENT_SPLIT = (("permanent_contract", 35), ("fixed_term_6m_plus", 20), ("se
 SITUATION_GROUPS = (("digital_job", 464), ("further_study", 260), ("other_job", 120),
                     ("job_seeker", 125), ("inactive", 31))
 RESPONSE_RATE = 0.70
+PARIS = ZoneInfo("Europe/Paris")
+# Among recorded outcomes, those with a second box ticked, lower in priority than the first.
+SEVERAL_SITUATIONS = 0.08
+ALSO_TRUE = {"employment": "further_study", "further_study": "job_seeker"}
+# Exits dated 00:30 on the 1st of a month, Paris time (still the month before in UTC): a share of
+# all exits, and a larger one in December so that every year has some on 1 January.
+EXIT_AFTER_MIDNIGHT = 0.03
+EXIT_AFTER_MIDNIGHT_DECEMBER = 0.25
 FIRST_NAMES = ("Camille", "Nadia", "Yanis", "Lucas", "Ines", "Moussa", "Julie", "Karim", "Lea", "Hugo")
 LAST_NAMES = ("Martin", "Bernard", "Diallo", "Nguyen", "Petit", "Haddad", "Moreau", "Lefebvre")
 
@@ -40,14 +50,9 @@ def pick(rng: random.Random, table) -> str:
     return rng.choices(values, weights)[0]
 
 
-def add_months(day: date, months: int) -> date:
-    index = day.year * 12 + (day.month - 1) + months
-    year, month = divmod(index, 12)
-    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
-
-
 def at(day: date, hour: int, minute: int = 0) -> datetime:
-    return datetime.combine(day, time(hour, minute), UTC)
+    """A moment of a French day: centres date their facts in Paris time."""
+    return datetime.combine(day, time(hour, minute), PARIS)
 
 
 @dataclass
@@ -81,6 +86,9 @@ class Outcome:
     situation: str
     digital_job: bool
     observed_on: date
+    # Other boxes the staff ticked as also true (working while studying, studying while
+    # registered as a job seeker); `situation` is the one of them that counts.
+    also: tuple[str, ...] = ()
 
 
 @dataclass
@@ -99,6 +107,8 @@ class Application:
     exit_reason: str | None = None
     outcome: Outcome | None = None
     exempt: str | None = None  # out of scope of the follow-up (left the country, ...)
+    # The hard cases of domain.md §7 this journey contains, for the ground truth's tally.
+    cases: set[str] = field(default_factory=set)
 
     @property
     def profile(self) -> dict:
@@ -192,6 +202,7 @@ def _train(rng: random.Random, app: Application, programme: Programme, today: da
         exit_at = at((start + timedelta(days=7 + rng.randrange(span))).date(), 16)
     else:
         exit_at = end
+    exit_at = _near_midnight(rng, app, exit_at, today)
     facts = [Fact(_uuid(rng), "started", start)]
     if rng.random() < 0.08 and (exit_at - start).days > 60:
         stop = start + timedelta(days=rng.randint(20, (exit_at - start).days - 40), hours=1)
@@ -231,6 +242,26 @@ def _train(rng: random.Random, app: Application, programme: Programme, today: da
             app.outcome = Outcome(pick(rng, EMPLOYMENT_SPLIT), group == "digital_job", observation)
         else:
             app.outcome = Outcome(group, False, observation)
+        also = ALSO_TRUE.get("employment" if group in ("digital_job", "other_job") else group)
+        if also and rng.random() < SEVERAL_SITUATIONS:
+            app.outcome.also = (also,)
+            app.cases.add("several_situations")
+
+
+def _near_midnight(rng: random.Random, app: Application, exit_at: datetime, today: date) -> datetime:
+    """Some exits move to 00:30 on the 1st of the next month, Paris time: the French date is the
+    1st (the observation date six months on too), the UTC date the last day of the month before."""
+    rate = EXIT_AFTER_MIDNIGHT_DECEMBER if exit_at.month == 12 else EXIT_AFTER_MIDNIGHT
+    if rng.random() >= rate:
+        return exit_at
+    first = add_months(exit_at.date().replace(day=1), 1)
+    moved = at(first, 0, 30)
+    if first >= today:
+        return exit_at
+    app.cases.add("exit_0030_paris_new_year" if first.month == 1 else "exit_0030_paris_first_of_month")
+    app.cases.add("exit_0030_paris_summer_time" if moved.utcoffset() == timedelta(hours=2)
+                  else "exit_0030_paris_winter_time")
+    return moved
 
 
 def _mistakes(rng: random.Random, facts: list[Fact], exit_fact: Fact, today: date) -> None:

@@ -24,7 +24,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
     metrics = build_metrics()
     runtime = Runtime(settings, "services.intake", metrics, refresh=metrics.refresh, consumes=handlers.TOPICS,
-                      apply=handlers.apply, refusals=(DomainError,))
+                      apply=handlers.apply, apply_many=handlers.apply_many, refusals=(DomainError,))
 
     async def purge() -> None:
         purged = await service.purge_expired_contacts(runtime.pool, settings.contact_retention_months)

@@ -6,18 +6,19 @@ Pure and synchronous: no I/O, no framework.
 
 from __future__ import annotations
 
-import calendar
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from services.intake import geography
+from shared.contracts.calendar import civil_date
+from shared.contracts.vocabulary import APPLICATION_STATUSES, DECISIONS_V2
 
-STATUSES = ("submitted", "screened", "admitted", "waitlisted", "rejected", "withdrawn", "no_show")
+STATUSES = APPLICATION_STATUSES
 # What a centre can post about an application: every status but the first.
 DECISIONS = frozenset(STATUSES) - {"submitted"}
 # Decisions that the events carry (screening is internal to intake).
-PUBLISHED = frozenset({"admitted", "waitlisted", "rejected", "withdrawn", "no_show"})
+PUBLISHED = frozenset(DECISIONS_V2)
 
 # Which decision may follow which status. `no_show` means admitted and never came.
 ALLOWED = {
@@ -29,6 +30,9 @@ ALLOWED = {
     "withdrawn": frozenset(),
     "no_show": frozenset(),
 }
+# Decisions that say the admitted candidate never trained: after a start, only the centre's
+# training facts can end the journey (domain.md §1).
+CONTRADICT_A_START = frozenset({"withdrawn", "no_show"})
 # Leaving these transitions frees an admitted place, which the first waitlisted candidate takes.
 FREES_A_PLACE = frozenset({("admitted", "withdrawn"), ("admitted", "no_show")})
 
@@ -50,6 +54,10 @@ class DomainError(Exception):
 
 class InvalidTransition(DomainError):
     code = "invalid_transition"
+
+
+class TrainingAlreadyStarted(DomainError):
+    code = "training_started"
 
 
 class CapacityReached(DomainError):
@@ -88,16 +96,22 @@ class Decision:
     frees_place: bool = False
 
 
-def decide(current: str, decision: str, reason: str | None, admitted: int, capacity: int) -> Decision:
+def decide(current: str, decision: str, reason: str | None, admitted: int, capacity: int,
+           started_at: datetime | None = None) -> Decision:
     """Apply `decision` to an application in status `current`.
 
-    `admitted` is the number of applications currently admitted to the session. Repeating the
-    decision an application already has is not an error (a client retry): nothing changes.
+    `admitted` is the number of applications currently admitted to the session; `started_at`, when
+    the admitted candidate's training started (as progress reported it). Repeating the decision an
+    application already has is not an error (a client retry): nothing changes.
     """
     if decision == current:
         return Decision(None)
     if decision not in ALLOWED.get(current, frozenset()):
         raise InvalidTransition(f"an application that is {current} cannot become {decision}")
+    if started_at is not None and decision in CONTRADICT_A_START:
+        raise TrainingAlreadyStarted(
+            f"the training started on {civil_date(started_at).isoformat()}: the admission can no longer be {decision}; "
+            "the centre posts an exit (training fact) instead", field="decision")
     if decision == "rejected" and not reason:
         raise DecisionNeedsReason("a rejection needs a reason code")
     if decision == "admitted" and admitted >= capacity:
@@ -172,13 +186,6 @@ def _same_name(name: str) -> str:
 def first_session_id(programme_id: uuid.UUID) -> uuid.UUID:
     """The session a programme is created with: deterministic, so that a retry creates no other."""
     return uuid.uuid5(programme_id, FIRST_SESSION)
-
-
-def add_months(start: date, months: int) -> date:
-    """The same day `months` later, clamped to the month's end (31 August + 6 → 28/29 February)."""
-    month = start.month - 1 + months
-    year, month = start.year + month // 12, month % 12 + 1
-    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
 
 
 def siret_is_valid(siret: str) -> bool:

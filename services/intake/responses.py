@@ -22,6 +22,9 @@ class ApplicationOut(BaseModel):
     reason: str | None = None
     submitted_at: datetime
     decided_at: datetime | None = None
+    started_at: datetime | None = Field(
+        None, description="When the admitted candidate's training started, as the centre reported it to progress "
+                          "(after that, the admission can no longer be withdrawn or a no-show)")
 
 
 class DecisionOut(ApplicationOut):

@@ -10,7 +10,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from services.intake import domain, geography
-from shared.contracts.events import EducationLevel, FundingLine, Gender, Mode
+from shared.contracts.vocabulary import ApplicationStatus, EducationLevel, FundingLine, Gender, Mode
 from shared.plumbing.schemas import NO_CONTROL, Request, check_moment
 
 NAME = NO_CONTROL
@@ -19,7 +19,7 @@ ROME = re.compile(r"^[A-N]\d{4}$")
 RNCP = re.compile(r"^RNCP\d{3,6}$")
 FIRST_LABEL_YEAR = 2015
 
-Status = Literal["submitted", "screened", "admitted", "waitlisted", "rejected", "withdrawn", "no_show"]
+Status = ApplicationStatus
 DecisionCode = Literal["screened", "admitted", "waitlisted", "rejected", "withdrawn", "no_show"]
 
 

@@ -18,6 +18,7 @@ from shared.contracts import (
     ProgrammeRegistered,
     SessionScheduled,
 )
+from shared.contracts.calendar import add_months, civil_date
 from shared.plumbing.outbox import add_events
 
 PRODUCER = "intake"
@@ -101,7 +102,7 @@ async def register_programme(pool: asyncpg.Pool, body: ProgrammeIn) -> tuple[dic
         if not await catalogue.insert_programme(conn, fields):
             return await catalogue.get_programme(conn, programme_id), False  # created meanwhile
         session_id = domain.first_session_id(programme_id)
-        end_date = body.end_date or domain.add_months(body.start_date, body.duration_months)
+        end_date = body.end_date or add_months(body.start_date, body.duration_months)
         await catalogue.insert_session(conn, session_id, programme_id, body.start_date, end_date, body.capacity)
         now = _now()
         data = {k: fields[k] for k in ("centre_id", "centre_name", "title", "region", "job_family",
@@ -151,7 +152,7 @@ async def create_missing_first_sessions(pool: asyncpg.Pool) -> int:
         events, programme_ids, session_ids = [], [], []
         for p in missing:
             session_id = domain.first_session_id(p["programme_id"])
-            end_date = domain.add_months(p["start_date"], p["duration_months"])
+            end_date = add_months(p["start_date"], p["duration_months"])
             if await catalogue.insert_session(conn, session_id, p["programme_id"], p["start_date"], end_date,
                                               p["capacity"]):
                 events.append(_session_scheduled(p["programme_id"], session_id, p["start_date"], end_date,
@@ -265,7 +266,7 @@ def _profile(body: ApplicationIn) -> CandidateProfile:
     c = body.candidate
     return CandidateProfile(
         gender=c.gender, education_level=c.education_level,
-        age_band=domain.age_band(c.birth_year, body.submitted_at.year),
+        age_band=domain.age_band(c.birth_year, civil_date(body.submitted_at).year),
         qpv=c.qpv, zrr=c.zrr, job_seeker=c.job_seeker, region=c.region,
     )
 
@@ -389,7 +390,7 @@ class _Decisions:
             raise DecisionBeforeSubmission("decided_at is before the application was submitted")
         session_id = application["session_id"]
         outcome = domain.decide(application["status"], item.decision, item.reason, self.admitted[session_id],
-                                self.sessions[session_id]["capacity"])
+                                self.sessions[session_id]["capacity"], application.get("started_at"))
         if outcome.status is None:
             return {"application": application, "changed": False, "promoted": None}
         application = self._set_status(application, outcome.status, item.reason, item.decided_at, actor)
@@ -461,7 +462,7 @@ async def erase_learner(conn: asyncpg.Connection, learner_id: uuid.UUID) -> dict
 
 async def purge_expired_contacts(pool: asyncpg.Pool, retention_months: int, today: date | None = None) -> int:
     """Remove contact details kept longer than the retention period after the last follow-up closed."""
-    today = today or _now().date()
+    today = today or civil_date(_now())
     months = today.year * 12 + today.month - 1 - retention_months
     cutoff = date(months // 12, months % 12 + 1, 1)
     async with pool.acquire() as conn, conn.transaction():

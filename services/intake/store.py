@@ -15,7 +15,7 @@ RETURNING email, learner_id
 """
 # No personal data here: the learner is a pseudonymous id, the candidate's details are elsewhere.
 APPLICATION_COLUMNS = """application_id, learner_id, programme_id, session_id, status, reason, submitted_at,
-    decided_at, recorded_at"""
+    decided_at, recorded_at, started_at"""
 GET_APPLICATION = f"SELECT {APPLICATION_COLUMNS} FROM applications WHERE application_id = $1"
 # Each (learner_id, session_id) at most once, in key order (the same lock order in every batch).
 INSERT_APPLICATIONS = f"""
@@ -266,6 +266,19 @@ WHERE c.erased_at IS NULL
   AND NOT EXISTS (SELECT 1 FROM followup_closures f WHERE f.learner_id = c.learner_id AND f.closed_on >= $1)
   AND NOT EXISTS (SELECT 1 FROM applications a WHERE a.learner_id = c.learner_id AND a.submitted_at >= $1)
 """
+
+
+# Training events name the learner and the programme; the admission they follow is the one
+# admitted there. A correction carries the start as it now stands (None: the start was voided).
+SET_STARTED = """
+UPDATE applications SET started_at = $3 WHERE learner_id = $1 AND programme_id = $2 AND status = 'admitted'
+"""
+
+
+async def set_started(conn, rows: list[tuple]) -> None:
+    """Rows of (learner_id, programme_id, started_at or None)."""
+    if rows:
+        await conn.executemany(SET_STARTED, rows)
 
 
 async def record_closure(conn, learner_id, programme_id, status, closed_on) -> None:

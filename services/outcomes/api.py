@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Literal
 from uuid import UUID
 
@@ -11,6 +10,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from services.outcomes import service, store
 from services.outcomes.domain import DomainError
 from services.outcomes.schemas import AssignIn, AttemptIn, CloseIn, OutcomeIn, OutcomeItemIn
+from shared.contracts import calendar
+from shared.contracts.vocabulary import FollowupStatus
 from shared.plumbing import auth
 from shared.plumbing.batch import run_batch, summarise
 from shared.plumbing.http import problem
@@ -28,7 +29,7 @@ POLICY: auth.Policy = {
     ("GET", "/key-figures"): ("manager", "followup"), ("GET", "/stats"): ("manager",),
 }
 router = APIRouter(dependencies=[Depends(auth.guard(POLICY))])
-Status = Literal["scheduled", "due", "attempted", "overdue", "recorded", "unreachable", "refused", "exempt"]
+Status = FollowupStatus
 
 
 def _pool(request: Request):
@@ -57,7 +58,7 @@ async def list_followups(
     offset: int = Query(0, ge=0, le=10_000_000),
 ) -> dict:
     async with _pool(request).acquire() as conn:
-        items, total = await store.list_followups(conn, date.today(), status, programme_id, centre_id, staff,
+        items, total = await store.list_followups(conn, calendar.today(), status, programme_id, centre_id, staff,
                                                   limit, offset)
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 

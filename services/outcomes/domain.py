@@ -6,25 +6,18 @@ a change of definition is a new version beside this one, never an edit of it.
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import date
 
-FOLLOWED_UP_EXITS = ("completed", "certified", "not_certified", "dropped_out", "excluded")
-EXIT_REASONS = FOLLOWED_UP_EXITS  # `transferred` is not an exit from the network
-DECISIONS = ("admitted", "waitlisted", "rejected", "withdrawn")
-SITUATIONS = (
-    "permanent_contract", "fixed_term_6m_plus", "self_employed", "apprenticeship",
-    "fixed_term_under_6m", "temporary_agency", "further_study", "job_seeker", "inactive",
+from shared.contracts.calendar import add_months
+from shared.contracts.vocabulary import (
+    CLOSED_STATUSES,
+    EMPLOYMENT,
+    EXEMPT_REASONS,
+    FOLLOWED_UP_EXITS,
 )
-EMPLOYMENT = frozenset(SITUATIONS[:6])
-DURABLE = frozenset({"permanent_contract", "fixed_term_6m_plus", "self_employed"})
 
-
-CLOSED = frozenset({"recorded", "unreachable", "refused", "exempt"})
-EXEMPT_REASONS = ("deceased", "long_term_illness", "left_country")
-CONTACT_CHANNELS = ("phone", "email", "sms", "letter", "visit")
-CONTACT_RESULTS = ("reached", "no_answer", "message_left", "wrong_contact", "refused")
+CLOSED = frozenset(CLOSED_STATUSES)
 
 
 class DomainError(Exception):
@@ -55,14 +48,6 @@ class AlreadyRecorded(DomainError):
 class InvalidOutcome(DomainError):
     status = 422
     code = "invalid_outcome"
-
-
-def add_months(day: date, months: int) -> date:
-    """Calendar months later (or earlier), clamped to the month's end: 31 Aug + 6 = 28/29 Feb."""
-    index = day.year * 12 + (day.month - 1) + months
-    year, month = divmod(index, 12)
-    last = calendar.monthrange(year, month + 1)[1]
-    return date(year, month + 1, min(day.day, last))
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,16 @@
 """Outcomes's key-figure queries: every count of the indicators, per programme, for one year.
 
-$1 and $2 are the year's bounds (midnight UTC); dates are compared with their UTC day. Each count
+$1 and $2 are the year's bounds: moments (midnight in Paris) for the timestamps, French calendar
+days for the date columns (exit dates are stored as French days already). Each count
 uses the date of its own fact; the follow-up counts use the exit cohort (exit dated in the year)
 or, on request, the entry cohort (start dated in the year).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import date
+
+from shared.contracts.calendar import year_bounds
 
 APPLICATIONS = """
 SELECT programme_id,
@@ -28,7 +31,7 @@ SELECT programme_id, sum(capacity) AS places_offered FROM (
   UNION ALL
   SELECT p.programme_id, p.start_date, p.capacity FROM programmes p
   WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.programme_id = p.programme_id)) x
-WHERE start_date >= ($1 AT TIME ZONE 'UTC')::date AND start_date < ($2 AT TIME ZONE 'UTC')::date
+WHERE start_date >= $1 AND start_date < $2
 GROUP BY programme_id
 """
 # A learner's attributes come from their application to that programme.
@@ -59,7 +62,7 @@ WHERE exited_at >= $1 AND exited_at < $2 AND exit_reason <> 'transferred'
 GROUP BY programme_id, exit_reason
 """
 COHORT = {
-    "exit": "f.exit_date >= ($1 AT TIME ZONE 'UTC')::date AND f.exit_date < ($2 AT TIME ZONE 'UTC')::date",
+    "exit": "f.exit_date >= $1 AND f.exit_date < $2",
     "entry": """EXISTS (SELECT 1 FROM enrolments e WHERE e.learner_id = f.learner_id
                 AND e.programme_id = f.programme_id AND e.started_at >= $1 AND e.started_at < $2)""",
 }
@@ -73,8 +76,7 @@ OUTCOMES = """
 SELECT f.programme_id, o.situation, o.digital_job, count(*) AS n
 FROM followups f
 JOIN LATERAL (SELECT situation, digital_job FROM outcomes o
-              WHERE o.learner_id = f.learner_id AND o.programme_id = f.programme_id
-              ORDER BY o.id DESC LIMIT 1) o ON true
+              WHERE o.followup_id = f.followup_id ORDER BY o.id DESC LIMIT 1) o ON true
 WHERE {cohort} AND f.status <> 'exempt'
 GROUP BY f.programme_id, o.situation, o.digital_job
 """
@@ -83,7 +85,9 @@ PROGRAMMES = "SELECT programme_id, centre_id, centre_name, title, region, job_fa
 
 async def counts_per_programme(conn, year: int, cohort: str = "exit") -> dict:
     """{programme_id: (raw counts, {(situation, digital_job): n})} for one year."""
-    start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+    start, end = year_bounds(year)
+    days = date(year, 1, 1), date(year + 1, 1, 1)
+    cohort_bounds = days if cohort == "exit" else (start, end)
     where = COHORT[cohort]
     per: dict = {}
 
@@ -92,15 +96,15 @@ async def counts_per_programme(conn, year: int, cohort: str = "exit") -> dict:
 
     for row in await conn.fetch(APPLICATIONS, start, end):
         slot(row["programme_id"])[0].update({k: v for k, v in row.items() if k != "programme_id"})
-    for row in await conn.fetch(PLACES, start, end):
+    for row in await conn.fetch(PLACES, *days):
         slot(row["programme_id"])[0]["places_offered"] = row["places_offered"]
     for row in await conn.fetch(LEARNERS, start, end):
         slot(row["programme_id"])[0].update({k: v for k, v in row.items() if k != "programme_id"})
     for row in await conn.fetch(EXITS, start, end):
         slot(row["programme_id"])[0]["exits_by_reason"][row["exit_reason"]] = row["n"]
-    for row in await conn.fetch(FOLLOWUPS.format(cohort=where), start, end):
+    for row in await conn.fetch(FOLLOWUPS.format(cohort=where), *cohort_bounds):
         slot(row["programme_id"])[0].update({k: v for k, v in row.items() if k != "programme_id"})
-    for row in await conn.fetch(OUTCOMES.format(cohort=where), start, end):
+    for row in await conn.fetch(OUTCOMES.format(cohort=where), *cohort_bounds):
         slot(row["programme_id"])[1][(row["situation"], row["digital_job"])] = row["n"]
     return per
 

@@ -5,7 +5,7 @@ Pure and synchronous. A change of definition is a new version beside this one, n
 
 from __future__ import annotations
 
-from services.outcomes.domain import DURABLE, EMPLOYMENT, EXIT_REASONS, SITUATIONS
+from shared.contracts.vocabulary import DURABLE, EMPLOYMENT, FOLLOWED_UP_EXITS, SITUATIONS
 
 DEFINITIONS_VERSION = "v1"
 SHARES = ("bac_or_lower", "women", "qpv", "zrr", "job_seekers", "under_26")
@@ -65,7 +65,7 @@ def indicators(counts: dict, outcome_cells: dict[tuple[str, bool], int]) -> dict
 def complete_counts(raw: dict, outcome_cells: dict[tuple[str, bool], int]) -> dict:
     """Fill the derived counts so that every key is present, zero included."""
     counts = dict(raw)
-    exits = {reason: int(raw["exits_by_reason"].get(reason, 0)) for reason in EXIT_REASONS}
+    exits = {reason: int(raw["exits_by_reason"].get(reason, 0)) for reason in FOLLOWED_UP_EXITS}
     counts["exits_by_reason"] = exits
     counts["exits_total"] = sum(exits.values())
     by_situation = dict.fromkeys(SITUATIONS, 0)

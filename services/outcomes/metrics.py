@@ -4,17 +4,17 @@ positive exit rate of the current year."""
 from __future__ import annotations
 
 import math
-from datetime import date
 
 import asyncpg
 from prometheus_client import CollectorRegistry, Gauge
 
-from services.outcomes import domain, service, store
+from services.outcomes import service, store
+from shared.contracts import calendar
+from shared.contracts.vocabulary import FOLLOWUP_STATUSES, SITUATIONS
 from shared.plumbing.metrics import PlumbingMetrics
 
 KEY_COUNTS = ("applications_submitted", "applications_admitted", "learners_started",
               "learners_trained_or_in_training", "exits_total", "followups_in_scope", "outcomes_recorded")
-FOLLOWUP_STATES = ("scheduled", "due", "attempted", "overdue", "recorded", "unreachable", "refused", "exempt")
 
 
 class OutcomesMetrics(PlumbingMetrics):
@@ -35,13 +35,13 @@ class OutcomesMetrics(PlumbingMetrics):
                                ["rate"], registry=self.registry)
 
     async def refresh(self, pool: asyncpg.Pool) -> None:
-        today = date.today()
+        today = calendar.today()
         async with pool.acquire() as conn:
             followups = await store.followups_by_status(conn, today)
             situations = await store.current_outcomes_by_situation(conn)
-        for status in FOLLOWUP_STATES:
+        for status in FOLLOWUP_STATUSES:
             self.followups.labels(status).set(followups.get(status, 0))
-        for situation in domain.SITUATIONS:
+        for situation in SITUATIONS:
             self.outcomes.labels(situation).set(situations.get(situation, 0))
         figures = await service.key_figures(pool, today.year)
         for definition, rate in figures["rates"]["positive_exit_rate"].items():

@@ -6,9 +6,18 @@ from datetime import date
 from typing import Literal
 from uuid import UUID
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from shared.contracts.events import InformationSource, Situation
+from shared.contracts import calendar
+from shared.contracts.vocabulary import (
+    SITUATIONS,
+    ContactChannel,
+    ContactResult,
+    ExemptReason,
+    InformationSource,
+    Situation,
+    counted_situation,
+)
 from shared.plumbing.schemas import NO_CONTROL, Request
 
 STAFF = Field(None, min_length=1, max_length=100, pattern=NO_CONTROL,
@@ -16,7 +25,7 @@ STAFF = Field(None, min_length=1, max_length=100, pattern=NO_CONTROL,
 
 
 def past_date(value: date) -> date:
-    if value.year < 2000 or value > date.today():
+    if value.year < 2000 or value > calendar.today():
         raise ValueError("must be a past date, from 2000 on")
     return value
 
@@ -28,9 +37,16 @@ class OutcomeIn(Request):
         {"situation": "permanent_contract", "digital_job": True, "job_title": "Développeuse web",
          "source": "learner_statement", "observed_on": "2021-04-02", "staff": "Samia"},
         {"situation": "further_study", "source": "administrative_record", "observed_on": "2021-04-02"},
+        {"situations": ["further_study", "fixed_term_under_6m"], "digital_job": False,
+         "observed_on": "2021-04-02", "staff": "Samia"},
     ]}}
 
-    situation: Situation
+    situation: Situation | None = Field(
+        None, description="The situation at the date; with `situations`, the one that counts (the first by priority)")
+    situations: list[Situation] | None = Field(
+        None, min_length=1, max_length=9,
+        description="Every situation true at the date (a short CDD while studying, say); the person counts "
+                    "under the first of them in the priority order of the vocabulary")
     digital_job: bool = Field(False, description="A job in the digital sector (employment situations only)")
     job_title: str | None = Field(None, min_length=1, max_length=200, pattern=NO_CONTROL)
     source: InformationSource = "learner_statement"
@@ -38,6 +54,22 @@ class OutcomeIn(Request):
     staff: str | None = STAFF
 
     _past = field_validator("observed_on")(past_date)
+
+    @model_validator(mode="after")
+    def _counted(self) -> OutcomeIn:
+        """`situations` holds every box ticked, `situation` the one that counts."""
+        if self.situations is None:
+            if self.situation is None:
+                raise ValueError("give the situation, or every situation true at the date in situations")
+            self.situations = [self.situation]
+            return self
+        ticked = [s for s in SITUATIONS if s in self.situations]  # priority order, each once
+        counted = counted_situation(ticked)
+        if self.situation is not None and self.situation != counted:
+            raise ValueError(f"situation {self.situation} is not the one that counts among situations: "
+                             f"{counted} comes first by priority (leave situation out)")
+        self.situations, self.situation = ticked, counted
+        return self
 
 
 class OutcomeItemIn(OutcomeIn):
@@ -49,9 +81,9 @@ class AttemptIn(Request):
     model_config = Request.model_config | {"json_schema_extra": {"examples": [
         {"channel": "phone", "attempted_on": "2021-03-15", "result": "no_answer", "staff": "Samia"}]}}
 
-    channel: Literal["phone", "email", "sms", "letter", "visit"]
+    channel: ContactChannel
     attempted_on: date
-    result: Literal["reached", "no_answer", "message_left", "wrong_contact", "refused"]
+    result: ContactResult
     note: str | None = Field(None, max_length=500, pattern=NO_CONTROL)
     staff: str | None = STAFF
 
@@ -60,7 +92,7 @@ class AttemptIn(Request):
 
 class CloseIn(Request):
     status: Literal["unreachable", "refused", "exempt"]
-    reason: Literal["deceased", "long_term_illness", "left_country"] | None = Field(
+    reason: ExemptReason | None = Field(
         None, description="Required for an exemption")
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import asyncpg
 
 from services.outcomes import domain, figures_store, indicators, store
 from services.outcomes.schemas import AttemptIn, CloseIn, OutcomeIn
-from shared.contracts import Envelope, FollowupClosed, OutcomeRecorded
+from shared.contracts import Envelope, FollowupClosed, OutcomeRecorded, calendar
+from shared.contracts.calendar import civil_date, civil_start
+from shared.contracts.vocabulary import REGIONS
 from shared.plumbing.outbox import add_events
 
 PRODUCER = "outcomes"
@@ -100,7 +102,7 @@ class Projector:
             d = event.data
             await store.replace_enrolment(conn, event.learner_id, event.programme_id, d)
             if d.exited_at is not None and d.exit_reason and domain.opens_followup(d.exit_reason):
-                dates = domain.followup_dates(d.exited_at.astimezone(UTC).date(), self._before, self._after)
+                dates = domain.followup_dates(civil_date(d.exited_at), self._before, self._after)
                 await store.move_followup(conn, event.learner_id, event.programme_id, d.exit_reason, dates)
             else:
                 await store.delete_followup(conn, event.learner_id, event.programme_id)
@@ -112,8 +114,8 @@ class Projector:
             reason = e.data.reason
             exits.append((e.learner_id, e.programme_id, e.occurred_at, reason, e.data.dropout_cause))
             if domain.opens_followup(reason):
-                # From the date it happened, never from the clock at consumption.
-                dates = domain.followup_dates(e.occurred_at.astimezone(UTC).date(), self._before, self._after)
+                # From the French date it happened, never from the clock at consumption.
+                dates = domain.followup_dates(civil_date(e.occurred_at), self._before, self._after)
                 followups.append((e.learner_id, e.programme_id, reason, dates))
         await store.upsert_exits(conn, exits)
         await store.insert_followups(conn, followups)
@@ -121,7 +123,7 @@ class Projector:
 
 
 async def _followup(conn: asyncpg.Connection, learner_id, programme_id) -> dict:
-    followup = await store.lock_followup(conn, date.today(), learner_id, programme_id)
+    followup = await store.lock_followup(conn, calendar.today(), learner_id, programme_id)
     if followup is None:
         raise NotFound(f"no follow-up for learner {learner_id} in programme {programme_id}")
     return followup
@@ -129,9 +131,10 @@ async def _followup(conn: asyncpg.Connection, learner_id, programme_id) -> dict:
 
 async def _publish_outcome(conn, event_id, learner_id, programme_id, body: OutcomeIn, corrects) -> None:
     await add_events(conn, [OutcomeRecorded.build(
-        event_id=event_id, occurred_at=datetime.combine(body.observed_on, datetime.min.time(), UTC),
+        event_id=event_id, occurred_at=civil_start(body.observed_on),
         recorded_at=datetime.now(UTC), producer=PRODUCER, learner_id=learner_id, programme_id=programme_id,
-        data={"situation": body.situation, "digital_job": body.digital_job, "source": body.source,
+        data={"situation": body.situation, "situations": body.situations, "digital_job": body.digital_job,
+              "source": body.source,
               "observed_on": body.observed_on, "corrects_event_id": corrects},
     )])
 
@@ -140,7 +143,7 @@ async def _publish_closed(conn, learner_id, programme_id, status: str) -> None:
     now = datetime.now(UTC)
     await add_events(conn, [FollowupClosed.build(
         event_id=uuid.uuid4(), occurred_at=now, recorded_at=now, producer=PRODUCER, learner_id=learner_id,
-        programme_id=programme_id, data={"status": status, "closed_on": now.date()})])
+        programme_id=programme_id, data={"status": status, "closed_on": civil_date(now)})])
 
 
 async def record_outcome(conn: asyncpg.Connection, learner_id, programme_id, body: OutcomeIn) -> dict:
@@ -150,7 +153,8 @@ async def record_outcome(conn: asyncpg.Connection, learner_id, programme_id, bod
                          followup["status"])
     event_id = uuid.uuid4()
     late = followup["status"] == "overdue"
-    await store.insert_outcome(conn, event_id, learner_id, programme_id, body, late, None, body.staff)
+    await store.insert_outcome(conn, followup["followup_id"], event_id, learner_id, programme_id, body, late, None,
+                               body.staff)
     await _publish_outcome(conn, event_id, learner_id, programme_id, body, None)
     await _publish_closed(conn, learner_id, programme_id, "recorded")
     return {"event_id": event_id, "result": "created", "learner_id": learner_id,
@@ -162,9 +166,10 @@ async def correct_outcome(conn: asyncpg.Connection, learner_id, programme_id, bo
     followup = await _followup(conn, learner_id, programme_id)
     domain.check_correction(body.situation, body.digital_job, body.observed_on, followup["exit_date"],
                             followup["status"])
-    corrects = await store.latest_outcome_event(conn, learner_id, programme_id)
+    corrects = await store.latest_outcome_event(conn, followup["followup_id"])
     event_id = uuid.uuid4()
-    await store.insert_outcome(conn, event_id, learner_id, programme_id, body, False, corrects, body.staff)
+    await store.insert_outcome(conn, followup["followup_id"], event_id, learner_id, programme_id, body, False,
+                               corrects, body.staff)
     await _publish_outcome(conn, event_id, learner_id, programme_id, body, corrects)
     return {"event_id": event_id, "result": "corrected", "corrects_event_id": corrects,
             "learner_id": learner_id, "programme_id": programme_id, "status": "recorded"}
@@ -175,10 +180,10 @@ async def log_attempt(conn: asyncpg.Connection, learner_id, programme_id, body: 
     after = domain.check_attempt(followup["status"], body.attempted_on, followup["exit_date"])
     if body.result == "refused":
         after = "refused"  # the learner said no: the follow-up closes
-    await store.insert_attempt(conn, learner_id, programme_id, body, body.staff, after)
+    await store.insert_attempt(conn, followup["followup_id"], learner_id, programme_id, body, body.staff, after)
     if after == "refused":
         await _publish_closed(conn, learner_id, programme_id, "refused")
-    return await store.get_followup(conn, date.today(), learner_id, programme_id)
+    return await store.get_followup(conn, calendar.today(), learner_id, programme_id)
 
 
 async def close_followup(conn: asyncpg.Connection, learner_id, programme_id, body: CloseIn) -> dict:
@@ -186,28 +191,23 @@ async def close_followup(conn: asyncpg.Connection, learner_id, programme_id, bod
     domain.check_close(followup["status"], body.status, body.reason)
     await store.set_followup_status(conn, learner_id, programme_id, body.status, body.reason)
     await _publish_closed(conn, learner_id, programme_id, body.status)
-    return await store.get_followup(conn, date.today(), learner_id, programme_id)
+    return await store.get_followup(conn, calendar.today(), learner_id, programme_id)
 
 
 async def assign_followup(conn: asyncpg.Connection, learner_id, programme_id, staff: str | None) -> dict:
     await _followup(conn, learner_id, programme_id)
     await store.assign(conn, learner_id, programme_id, staff)
-    return await store.get_followup(conn, date.today(), learner_id, programme_id)
+    return await store.get_followup(conn, calendar.today(), learner_id, programme_id)
 
 
 async def followup_detail(conn: asyncpg.Connection, learner_id, programme_id) -> dict | None:
-    followup = await store.get_followup(conn, date.today(), learner_id, programme_id)
+    followup = await store.get_followup(conn, calendar.today(), learner_id, programme_id)
     if followup is not None:
-        followup["attempts"] = await store.attempts(conn, learner_id, programme_id)
-        followup["outcomes"] = await store.outcome_history(conn, learner_id, programme_id)
+        followup["attempts"] = await store.attempts(conn, followup["followup_id"])
+        followup["outcomes"] = await store.outcome_history(conn, followup["followup_id"])
     return followup
 
 
-REGIONS = {"01": "Guadeloupe", "02": "Martinique", "03": "Guyane", "04": "La Réunion", "06": "Mayotte",
-           "11": "Île-de-France", "24": "Centre-Val de Loire", "27": "Bourgogne-Franche-Comté",
-           "28": "Normandie", "32": "Hauts-de-France", "44": "Grand Est", "52": "Pays de la Loire",
-           "53": "Bretagne", "75": "Nouvelle-Aquitaine", "76": "Occitanie", "84": "Auvergne-Rhône-Alpes",
-           "93": "Provence-Alpes-Côte d'Azur", "94": "Corse"}
 # Breakdown dimension -> (programme column used as key, column used as label)
 BREAKDOWNS = {"region": ("region", "region"), "programme": ("programme_id", "title"),
               "centre": ("centre_id", "centre_name"), "job_family": ("job_family", "job_family")}

@@ -77,14 +77,14 @@ CASE WHEN f.status IN ('recorded', 'unreachable', 'refused', 'exempt') THEN f.st
      WHEN $1::date < f.window_start THEN 'scheduled'
      ELSE 'due' END"""
 FOLLOWUP_VIEW = f"""
-SELECT f.learner_id, f.programme_id, f.exit_date, f.exit_reason, f.observation_date, f.window_start,
+SELECT f.followup_id, f.learner_id, f.programme_id, f.exit_date, f.exit_reason, f.observation_date, f.window_start,
        f.window_end, {STATUS_SQL} AS status, f.attempts, f.assigned_to, f.closed_reason,
        p.centre_id, p.centre_name, p.title AS programme_title
 FROM followups f LEFT JOIN programmes p USING (programme_id)
 """
 GET_FOLLOWUP = FOLLOWUP_VIEW + " WHERE f.learner_id = $2 AND f.programme_id = $3"
 LOCK_FOLLOWUP = f"""
-SELECT f.exit_date, {STATUS_SQL} AS status FROM followups f
+SELECT f.followup_id, f.exit_date, {STATUS_SQL} AS status FROM followups f
 WHERE f.learner_id = $2 AND f.programme_id = $3 FOR UPDATE
 """
 WORKLIST_FILTER = """
@@ -105,8 +105,8 @@ UPDATE followups SET status = $3, closed_reason = $4, updated_at = now()
 WHERE learner_id = $1 AND programme_id = $2
 """
 INSERT_ATTEMPT = """
-INSERT INTO contact_attempts (learner_id, programme_id, channel, attempted_on, result, note, staff)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO contact_attempts (learner_id, programme_id, channel, attempted_on, result, note, staff, followup_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 """
 COUNT_ATTEMPT = """
 UPDATE followups SET attempts = attempts + 1, status = $3, updated_at = now()
@@ -115,24 +115,22 @@ WHERE learner_id = $1 AND programme_id = $2
 ASSIGN = "UPDATE followups SET assigned_to = $3, updated_at = now() WHERE learner_id = $1 AND programme_id = $2"
 ATTEMPTS = """
 SELECT channel, attempted_on, result, note, staff, recorded_at FROM contact_attempts
-WHERE learner_id = $1 AND programme_id = $2 ORDER BY id
+WHERE followup_id = $1 ORDER BY id
 """
-LATEST_OUTCOME_EVENT = """
-SELECT event_id FROM outcomes WHERE learner_id = $1 AND programme_id = $2 ORDER BY id DESC LIMIT 1
-"""
+LATEST_OUTCOME_EVENT = "SELECT event_id FROM outcomes WHERE followup_id = $1 ORDER BY id DESC LIMIT 1"
 INSERT_OUTCOME = """
 INSERT INTO outcomes (event_id, learner_id, programme_id, situation, digital_job, source, observed_on,
-                      job_title, late, corrects_event_id, recorded_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                      job_title, late, corrects_event_id, recorded_by, followup_id, situations)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 """
 MARK_RECORDED = """
 UPDATE followups SET status = 'recorded', closed_reason = NULL, updated_at = now()
 WHERE learner_id = $1 AND programme_id = $2
 """
 OUTCOME_HISTORY = """
-SELECT event_id, situation, digital_job, job_title, source, observed_on, late, corrects_event_id, recorded_by,
-       recorded_at
-FROM outcomes WHERE learner_id = $1 AND programme_id = $2 ORDER BY id
+SELECT event_id, situation, situations, digital_job, job_title, source, observed_on, late, corrects_event_id,
+       recorded_by, recorded_at
+FROM outcomes WHERE followup_id = $1 ORDER BY id
 """
 STATS = "SELECT event_type, count(*) AS n FROM processed_events GROUP BY event_type"
 FOLLOWUP_COUNT = "SELECT count(*) FROM followups"
@@ -235,18 +233,20 @@ async def list_followups(conn, today, statuses, programme_id, centre_id, staff, 
     return [dict(r) for r in rows], total
 
 
-async def insert_outcome(conn, event_id, learner_id, programme_id, o, late: bool, corrects, staff) -> None:
+async def insert_outcome(conn, followup_id, event_id, learner_id, programme_id, o, late: bool, corrects,
+                         staff) -> None:
     await conn.execute(INSERT_OUTCOME, event_id, learner_id, programme_id, o.situation, o.digital_job,
-                       o.source, o.observed_on, o.job_title, late, corrects, staff)
+                       o.source, o.observed_on, o.job_title, late, corrects, staff, followup_id, o.situations)
     await conn.execute(MARK_RECORDED, learner_id, programme_id)
 
 
-async def latest_outcome_event(conn, learner_id, programme_id):
-    return await conn.fetchval(LATEST_OUTCOME_EVENT, learner_id, programme_id)
+async def latest_outcome_event(conn, followup_id):
+    return await conn.fetchval(LATEST_OUTCOME_EVENT, followup_id)
 
 
-async def insert_attempt(conn, learner_id, programme_id, a, staff, new_status: str) -> None:
-    await conn.execute(INSERT_ATTEMPT, learner_id, programme_id, a.channel, a.attempted_on, a.result, a.note, staff)
+async def insert_attempt(conn, followup_id, learner_id, programme_id, a, staff, new_status: str) -> None:
+    await conn.execute(INSERT_ATTEMPT, learner_id, programme_id, a.channel, a.attempted_on, a.result, a.note, staff,
+                       followup_id)
     await conn.execute(COUNT_ATTEMPT, learner_id, programme_id, new_status)
 
 
@@ -258,12 +258,12 @@ async def assign(conn, learner_id, programme_id, staff: str | None) -> None:
     await conn.execute(ASSIGN, learner_id, programme_id, staff)
 
 
-async def attempts(conn, learner_id, programme_id) -> list[dict]:
-    return [dict(r) for r in await conn.fetch(ATTEMPTS, learner_id, programme_id)]
+async def attempts(conn, followup_id) -> list[dict]:
+    return [dict(r) for r in await conn.fetch(ATTEMPTS, followup_id)]
 
 
-async def outcome_history(conn, learner_id, programme_id) -> list[dict]:
-    return [dict(r) for r in await conn.fetch(OUTCOME_HISTORY, learner_id, programme_id)]
+async def outcome_history(conn, followup_id) -> list[dict]:
+    return [dict(r) for r in await conn.fetch(OUTCOME_HISTORY, followup_id)]
 
 
 async def stats(conn) -> dict:
@@ -274,8 +274,8 @@ async def stats(conn) -> dict:
 FOLLOWUPS_BY_STATUS = f"SELECT status, count(*) AS n FROM ({FOLLOWUP_VIEW}) v GROUP BY status"
 CURRENT_OUTCOMES = """
 SELECT o.situation, count(*) AS n FROM followups f
-JOIN LATERAL (SELECT situation FROM outcomes o WHERE o.learner_id = f.learner_id
-              AND o.programme_id = f.programme_id ORDER BY o.id DESC LIMIT 1) o ON true
+JOIN LATERAL (SELECT situation FROM outcomes o WHERE o.followup_id = f.followup_id
+              ORDER BY o.id DESC LIMIT 1) o ON true
 GROUP BY o.situation
 """
 

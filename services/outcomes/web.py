@@ -6,7 +6,6 @@ cases as the JSON API.
 
 from __future__ import annotations
 
-from datetime import date
 from importlib import resources
 from urllib.parse import quote
 from uuid import UUID
@@ -19,6 +18,7 @@ from pydantic import ValidationError
 
 from services.outcomes import domain, service, store
 from services.outcomes.schemas import AttemptIn, CloseIn, OutcomeIn
+from shared.contracts import calendar, vocabulary
 from shared.plumbing import auth
 
 STAFF = ("followup",)
@@ -43,6 +43,12 @@ SITUATION_LABELS = [
     ("fixed_term_under_6m", "fixed-term, under 6 months"), ("temporary_agency", "temporary agency"),
     ("further_study", "further study or training"), ("job_seeker", "job seeker"), ("inactive", "inactive"),
 ]
+SOURCE_LABELS = [("learner_statement", "learner's statement"), ("employer", "employer"),
+                 ("administrative_record", "administrative record")]
+CLOSING_LABELS = [("unreachable", "unreachable after attempts"), ("refused", "refused to answer"),
+                  ("exempt", "exempt (out of scope)")]
+EXEMPT_LABELS = [("deceased", "deceased"), ("long_term_illness", "long-term illness"),
+                 ("left_country", "left the country")]
 
 
 def _pool(request: Request):
@@ -81,7 +87,7 @@ async def worklist(request: Request, status: str = Query("open", max_length=20),
     statuses = OPEN if status == "open" else None if status == "all" else [status]
     limit = 50
     async with _pool(request).acquire() as conn:
-        items, total = await store.list_followups(conn, date.today(), statuses, None, None, staff or None,
+        items, total = await store.list_followups(conn, calendar.today(), statuses, None, None, staff or None,
                                                   limit, offset)
     return templates.TemplateResponse(request, "worklist.html", {
         "items": items, "total": total, "status": status, "staff": staff, "offset": offset, "limit": limit,
@@ -115,11 +121,12 @@ async def _page(request: Request, learner_id: UUID, programme_id: UUID, status_c
     if followup is None:
         return HTMLResponse("<p>No such follow-up. <a href='/staff'>Back to the worklist</a></p>", status_code=404)
     contact, contact_error = await _contact(request, learner_id)
-    today = date.today()
+    today = calendar.today()
     return templates.TemplateResponse(request, "followup.html", {
         "f": followup, "contact": contact, "contact_error": contact_error, "today": today.isoformat(),
         "observed_default": min(followup["observation_date"], today).isoformat(),
-        "channels": domain.CONTACT_CHANNELS, "results": domain.CONTACT_RESULTS, "situations": SITUATION_LABELS,
+        "channels": vocabulary.CONTACT_CHANNELS, "results": vocabulary.CONTACT_RESULTS, "situations": SITUATION_LABELS,
+        "sources": SOURCE_LABELS, "closings": CLOSING_LABELS, "exempt_reasons": EXEMPT_LABELS,
         "focus": "outcome" if followup["status"] in ("due", "attempted", "overdue") else "attempt", **extra,
     }, status_code=status_code)
 
@@ -133,8 +140,14 @@ def _form_error(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
 
 
+# Form fields that a page sends several times (checkboxes), read as lists.
+LIST_FIELDS = ("situations",)
+
+
 async def _submit(request: Request, learner_id: UUID, programme_id: UUID, model, action, after: str):
-    form = {k: v for k, v in (await request.form()).items() if v != ""}
+    sent = await request.form()
+    form = {k: v for k, v in sent.items() if v != "" and k not in LIST_FIELDS}
+    form |= {k: sent.getlist(k) for k in LIST_FIELDS if k in model.model_fields and sent.getlist(k)}
     try:
         body = model.model_validate(form)
     except ValidationError as exc:
@@ -157,7 +170,7 @@ async def attempt_form(request: Request, learner_id: UUID, programme_id: UUID):
 @router.post("/followups/{learner_id}/{programme_id}/outcome")
 async def outcome_form(request: Request, learner_id: UUID, programme_id: UUID):
     async with _pool(request).acquire() as conn:
-        current = await store.get_followup(conn, date.today(), learner_id, programme_id)
+        current = await store.get_followup(conn, calendar.today(), learner_id, programme_id)
     correcting = current is not None and current["status"] == "recorded"
     action = service.correct_outcome if correcting else service.record_outcome
     return await _submit(request, learner_id, programme_id, OutcomeIn, action,

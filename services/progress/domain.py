@@ -10,8 +10,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-FACT_TYPES = ("started", "attendance", "milestone", "interrupted", "resumed", "exited")
-
 
 class DomainError(Exception):
     status = 409

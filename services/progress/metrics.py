@@ -6,9 +6,8 @@ import asyncpg
 from prometheus_client import CollectorRegistry, Gauge
 
 from services.progress import store
+from shared.contracts.vocabulary import ENROLMENT_STATES, EXIT_REASONS
 from shared.plumbing.metrics import PlumbingMetrics
-
-EXIT_REASONS = ("completed", "certified", "not_certified", "dropped_out", "excluded", "transferred")
 
 
 class ProgressMetrics(PlumbingMetrics):
@@ -24,7 +23,7 @@ class ProgressMetrics(PlumbingMetrics):
         async with pool.acquire() as conn:
             states = await store.summary(conn)
             exits = await store.exits_by_reason(conn)
-        for state in ("admitted", "started", "interrupted", "exited", "withdrawn"):
+        for state in ENROLMENT_STATES:
             self.enrolments.labels(state).set(states.get(state, 0))
         self.in_training.set(states.get("started", 0) + states.get("interrupted", 0))
         for reason in EXIT_REASONS:

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
-from shared.contracts.events import DropoutCause, ExitReason
+from shared.contracts.vocabulary import DropoutCause, ExitReason, FactType
 from shared.plumbing.schemas import NO_CONTROL, Request, check_moment
 
 
@@ -26,7 +26,7 @@ class FactIn(Request):
     event_id: UUID | None = Field(None, description="Client-chosen id; repeating it is harmless")
     learner_id: UUID
     programme_id: UUID
-    type: Literal["started", "attendance", "milestone", "interrupted", "resumed", "exited"]
+    type: FactType
     occurred_at: AwareDatetime = Field(description="When it happened (ISO 8601 with offset)")
     hours: float | None = Field(None, gt=0, le=744, description="attendance: hours attended")
     milestone: str | None = Field(None, min_length=1, max_length=200, pattern=NO_CONTROL)

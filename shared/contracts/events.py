@@ -13,32 +13,21 @@ from uuid import UUID
 from pydantic import Field
 
 from shared.contracts.envelope import Envelope, EventData
-
-Gender = Literal["female", "male", "not_stated"]
-EducationLevel = Literal["below_3", "3", "4", "5", "6", "7", "8"]
-AgeBand = Literal["under_26", "26_44", "45_plus"]
-Decision = Literal["admitted", "waitlisted", "rejected", "withdrawn"]
-# v2 adds `no_show` (admitted, never came: frees the place, not a learner).
-DecisionV2 = Literal["admitted", "waitlisted", "rejected", "withdrawn", "no_show"]
-ExitReason = Literal[
-    "completed", "certified", "not_certified", "dropped_out", "excluded", "transferred"
-]
-DropoutCause = Literal["found_job", "personal", "health", "financial", "motivation", "other"]
-Situation = Literal[
-    "permanent_contract",
-    "fixed_term_6m_plus",
-    "self_employed",
-    "apprenticeship",
-    "fixed_term_under_6m",
-    "temporary_agency",
-    "further_study",
-    "job_seeker",
-    "inactive",
-]
-InformationSource = Literal["learner_statement", "employer", "administrative_record"]
-Mode = Literal["in_person", "remote", "hybrid"]
-FundingLine = Literal["gen_label", "public_contract_2021", "other"]
-
+from shared.contracts.vocabulary import (
+    AgeBand,
+    ClosedStatus,
+    Decision,
+    DecisionV2,
+    DropoutCause,
+    EducationLevel,
+    EnrolmentState,
+    ExitReason,
+    FundingLine,
+    Gender,
+    InformationSource,
+    Mode,
+    Situation,
+)
 
 # --- programmes -----------------------------------------------------------------
 
@@ -202,7 +191,7 @@ class TrainingCorrectedData(EventData):
     corrected_event_id: UUID
     action: Literal["void", "amend"]
     fact_type: str
-    state: Literal["admitted", "started", "interrupted", "exited", "withdrawn", "no_show"]
+    state: EnrolmentState
     started_at: datetime | None = None
     exited_at: datetime | None = None
     exit_reason: ExitReason | None = None
@@ -232,7 +221,7 @@ class FollowupDue(Envelope):
 class FollowupClosedData(EventData):
     """A follow-up is over: its outcome is recorded, or the learner was unreachable, refused or exempt."""
 
-    status: Literal["recorded", "unreachable", "refused", "exempt"]
+    status: ClosedStatus
     closed_on: date
 
 
@@ -242,12 +231,14 @@ class FollowupClosed(Envelope):
 
 
 class OutcomeRecordedData(EventData):
-    situation: Situation
+    situation: Situation  # the one that counts: the first of `situations` by priority
     digital_job: bool
     source: InformationSource
     observed_on: date
     # Added within v1 (optional): set when this outcome corrects an earlier one, which it replaces.
     corrects_event_id: UUID | None = None
+    # Added within v1 (optional): every situation ticked, `situation` among them.
+    situations: list[Situation] | None = None
 
 
 class OutcomeRecorded(Envelope):

@@ -23,7 +23,8 @@ TOPICS: tuple[Topic, ...] = (
         ("progress", "outcomes"),
         ("application.", "learner."),
     ),
-    Topic("parcours.training", "learner_id", "progress", ("outcomes",), ("training.",)),
+    # Intake listens for starts: after one, an admission can no longer be withdrawn or a no-show.
+    Topic("parcours.training", "learner_id", "progress", ("outcomes", "intake"), ("training.",)),
     # Intake listens for closed follow-ups, to purge contact details after the retention period.
     Topic("parcours.outcomes", "learner_id", "outcomes", ("intake",), ("followup.", "outcome.")),
 )

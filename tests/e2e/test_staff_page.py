@@ -107,7 +107,8 @@ def test_staff_log_an_attempt_record_an_outcome_and_see_it_counted(stack, browse
     assert "Attempt logged." in page.inner_text("main")
     assert "phone · no_answer · Samia" in page.inner_text("#attempts")
 
-    page.select_option("#situation", "permanent_contract")
+    page.check("#situation-permanent_contract")
+    page.check("#situation-further_study")  # several ticked: the first by priority counts
     page.check("#digital_job")
     page.fill("#job_title", "Développeuse web")
     page.click("text=Record outcome")
@@ -121,10 +122,11 @@ def test_staff_log_an_attempt_record_an_outcome_and_see_it_counted(stack, browse
         before["outcomes_by_situation"]["permanent_contract"] + 1
     detail = httpx.get(f"{outcomes}/followups/{learner}/{programme}", headers=stack.headers, timeout=10).json()
     assert detail["status"] == "recorded" and detail["attempts"][0]["result"] == "no_answer"
+    assert detail["outcomes"][0]["situations"] == ["permanent_contract", "further_study"]
 
     # A wrong form answers with the reason, on the page, and stores nothing.
     page.goto(f"{outcomes}/staff/followups/{learner}/{programme}")
-    page.select_option("#situation", "inactive")
+    page.check("#situation-inactive")
     page.check("#digital_job")
     page.click("text=Save the correction")
     assert "digital_job is only for an employment situation" in page.inner_text("[role=alert]")

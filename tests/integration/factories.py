@@ -9,6 +9,7 @@ from shared.contracts import (
     ApplicationDecided,
     ApplicationSubmitted,
     ProgrammeRegistered,
+    TrainingCorrected,
     TrainingExited,
     TrainingStarted,
 )
@@ -50,3 +51,13 @@ def started(learner_id, programme_id, at="2020-03-02T09:00:00"):
 def exited(learner_id, programme_id, reason="certified", at="2020-10-02T17:00:00", cause=None):
     return TrainingExited.build(**envelope(learner_id, programme_id, at, "progress"),
                                 data={"reason": reason, "dropout_cause": cause})
+
+
+def corrected(learner_id, programme_id, state="exited", started_at="2020-03-02T09:00:00", exited_at=None,
+              exit_reason=None, at="2020-11-02T10:00:00"):
+    """A correction as progress publishes it: the enrolment as it stands afterwards."""
+    return TrainingCorrected.build(**envelope(learner_id, programme_id, at, "progress"), data={
+        "corrected_event_id": uuid.uuid4(), "action": "amend" if exited_at else "void", "fact_type": "exited",
+        "state": state, "started_at": moment(started_at) if started_at else None,
+        "exited_at": moment(exited_at) if exited_at else None,
+        "exit_reason": exit_reason})

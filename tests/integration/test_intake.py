@@ -10,7 +10,8 @@ from services.intake.app import create_app
 from services.intake.config import IntakeSettings
 from shared.plumbing import auth
 from shared.plumbing.db import create_pool
-from tests.integration.helpers import events_of, eventually, read_topic, running
+from tests.integration import factories as f
+from tests.integration.helpers import events_of, eventually, publish, read_topic, running
 
 pytestmark = pytest.mark.integration
 
@@ -467,3 +468,40 @@ async def test_database_unavailable_answers_503_with_retry_after(app):
         assert r.status_code == 503 and r.headers["retry-after"] == "5"
         assert ready.status_code == 503 and ready.json()["database"] is False
         assert (await client.get("/health/ready")).status_code == 200
+
+
+async def test_no_decision_contradicts_a_started_training(app, kafka):
+    """Intake learns of starts from the training topic: after one, the admission can be neither
+    withdrawn nor a no-show (only the centre's exit ends the journey); a correction that voids the
+    start gives that back."""
+    async with running(app) as client:
+        programme_id = (await client.post("/programmes", json=programme_body())).json()["programme_id"]
+        a = (await client.post("/applications", json=application_body(programme_id, "a@example.org"))).json()
+        url = f"/applications/{a['application_id']}/decision"
+        r = await client.post(url, json={"decision": "admitted", "decided_at": "2020-02-01T09:00:00Z"})
+        assert r.status_code == 200, r.text
+        learner, programme = uuid.UUID(a["learner_id"]), uuid.UUID(programme_id)
+        await publish(kafka, [f.started(learner, programme, at="2020-03-02T08:30:00+01:00")])
+
+        async def started():
+            return (await client.get(f"/applications/{a['application_id']}")).json()["started_at"]
+        assert await eventually(started) == "2020-03-02T07:30:00Z"
+        refused = await client.post(url, json={"decision": "withdrawn", "decided_at": "2020-03-10T09:00:00Z"})
+        no_show = await client.post(url, json={"decision": "no_show", "decided_at": "2020-03-10T09:00:00Z"})
+        batch = await client.post("/decisions/batch", json={"items": [
+            {"application_id": a["application_id"], "decision": "withdrawn", "decided_at": "2020-03-10T09:00:00Z"}]})
+        status = (await client.get(f"/applications/{a['application_id']}")).json()["status"]
+
+        await publish(kafka, [f.corrected(learner, programme, state="admitted", started_at=None)])
+
+        async def voided():
+            return (await client.get(f"/applications/{a['application_id']}")).json()["started_at"] is None
+        await eventually(voided)
+        after_void = await client.post(url, json={"decision": "no_show", "decided_at": "2020-03-10T09:00:00Z"})
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "training_started" and refused.json()["field"] == "decision"
+    assert "started on 2020-03-02" in refused.json()["detail"]
+    assert no_show.status_code == 409 and no_show.json()["code"] == "training_started"
+    assert batch.json()["results"][0]["code"] == "training_started"
+    assert status == "admitted"
+    assert after_void.json()["status"] == "no_show"

@@ -3,6 +3,7 @@ outcomes, key figures, and the delivery guarantees of its consumer (inbox, dead 
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import asyncpg
@@ -136,3 +137,106 @@ async def test_duplicates_are_applied_once_and_poison_is_set_aside(app, kafka, d
     records = await read_topic(kafka, "parcours.training.dlq")
     assert {dict(r.headers)["dlq_reason"] for r in records} == {b"invalid_schema", b"undecodable", b"unknown_type"}
     assert 'result="duplicate"' in metrics and "parcours_dead_lettered_total" in metrics
+
+
+async def test_dates_and_years_are_french_civil_dates(app, kafka):
+    """00:30 in Paris on the 1st of a month is still the last day of the month before in UTC: the
+    exit date, the observation date and the year a fact counts in are the French ones, in
+    summer time (+02:00) and in winter time (+01:00)."""
+    p = uuid.uuid4()
+    summer, new_year, late_evening, new_start = (uuid.uuid4() for _ in range(4))
+    events = [
+        f.programme(p),
+        *journey(summer, p, exit_at="2020-09-01T00:30:00+02:00"),
+        *journey(new_year, p, exit_at="2021-01-01T00:30:00+01:00"),
+        *journey(late_evening, p, exit_at="2020-12-31T23:30:00+01:00"),
+        f.submitted(new_start, p, at="2019-12-31T23:45:00+01:00"), f.decided(new_start, p),
+        f.started(new_start, p, at="2021-01-01T00:15:00+01:00"),
+    ]
+    async with running(app) as client:
+        await publish(kafka, events)
+        await applied(client, len(events))
+        followups = {who: (await client.get(f"/followups/{who}/{p}")).json()
+                     for who in (summer, new_year, late_evening)}
+        y2020 = (await client.get("/key-figures", params={"year": 2020})).json()["counts"]
+        y2021 = (await client.get("/key-figures", params={"year": 2021})).json()["counts"]
+    assert (followups[summer]["exit_date"], followups[summer]["observation_date"]) == ("2020-09-01", "2021-03-01")
+    assert (followups[new_year]["exit_date"], followups[new_year]["observation_date"]) == ("2021-01-01", "2021-07-01")
+    assert followups[late_evening]["exit_date"] == "2020-12-31"
+    # the summer exit and the 23:30 one count in 2020, the 00:30 one on 1 January in 2021
+    assert (y2020["exits_total"], y2021["exits_total"]) == (2, 1)
+    assert (y2020["followups_in_scope"], y2021["followups_in_scope"]) == (2, 1)
+    # a start at 00:15 on 1 January 2021 belongs to 2021; an application at 23:45 on 31 December
+    # 2019 to 2019
+    assert (y2020["learners_started"], y2021["learners_started"]) == (3, 1)
+    assert y2020["applications_submitted"] == 3
+
+
+async def test_an_outcome_of_a_voided_exit_does_not_count_for_the_exit_restored_later(app, kafka):
+    """A correction voids the exit (the follow-up goes), a later one restores it (a new follow-up
+    opens): the outcome recorded on the first follow-up is history, not the new one's outcome."""
+    learner, p = uuid.uuid4(), uuid.uuid4()
+    events = [f.programme(p), *journey(learner, p, exit_at="2020-10-02T17:00:00")]
+    async with running(app) as client:
+        await publish(kafka, events)
+        await applied(client, len(events))
+        r = await client.post(f"/followups/{learner}/{p}/outcome", json={
+            "situation": "permanent_contract", "digital_job": True, "observed_on": "2021-04-02"})
+        assert r.status_code == 201, r.text
+        void = f.corrected(learner, p, state="started")
+        await publish(kafka, [void])
+        await applied(client, len(events) + 1)
+        assert (await client.get(f"/followups/{learner}/{p}")).status_code == 404
+        restore = f.corrected(learner, p, exited_at="2020-10-09T17:00:00", exit_reason="certified")
+        await publish(kafka, [restore])
+        await applied(client, len(events) + 2)
+        followup = (await client.get(f"/followups/{learner}/{p}")).json()
+        counts = (await client.get("/key-figures", params={"year": 2020})).json()["counts"]
+        again = await client.post(f"/followups/{learner}/{p}/outcome", json={
+            "situation": "further_study", "observed_on": "2021-04-09"})
+        after = (await client.get("/key-figures", params={"year": 2020})).json()["counts"]
+    assert followup["exit_date"] == "2020-10-09"
+    assert followup["status"] == "overdue" and followup["outcomes"] == []
+    assert counts["followups_in_scope"] == 1 and counts["outcomes_recorded"] == 0
+    assert counts["outcomes_by_situation"]["permanent_contract"] == 0
+    assert again.status_code == 201, again.text
+    assert after["outcomes_recorded"] == 1 and after["outcomes_by_situation"]["further_study"] == 1
+
+
+async def test_several_situations_count_under_the_first_by_priority(app, kafka):
+    learner, p = uuid.uuid4(), uuid.uuid4()
+    events = [f.programme(p), *journey(learner, p)]
+    url = f"/followups/{learner}/{p}/outcome"
+    async with running(app) as client:
+        await publish(kafka, events)
+        await applied(client, len(events))
+        wrong = await client.post(url, json={"situation": "further_study", "observed_on": "2021-04-02",
+                                             "situations": ["further_study", "fixed_term_under_6m"]})
+        none = await client.post(url, json={"observed_on": "2021-04-02"})
+        r = await client.post(url, json={"situations": ["further_study", "fixed_term_under_6m"], "digital_job": True,
+                                         "observed_on": "2021-04-02"})
+        first = (await client.get("/key-figures", params={"year": 2020})).json()["counts"]
+        corrected = await client.put(url, json={"situations": ["job_seeker", "further_study"],
+                                                "observed_on": "2021-04-03"})
+        second = (await client.get("/key-figures", params={"year": 2020})).json()["counts"]
+        detail = (await client.get(f"/followups/{learner}/{p}")).json()
+
+        async def both_published():
+            records = [r for r in await read_topic(kafka, "parcours.outcomes")
+                       if dict(r.headers).get("event_type") == b"outcome.recorded" and str(learner) in r.value.decode()]
+            return len(records) == 2 and records
+        published = await eventually(both_published)
+    assert wrong.status_code == 422 and "fixed_term_under_6m comes first by priority" in wrong.text
+    assert none.status_code == 422 and "situation" in none.text
+    assert r.status_code == 201, r.text
+    assert first["outcomes_by_situation"]["fixed_term_under_6m"] == 1 and first["outcomes_digital_job"] == 1
+    assert first["outcomes_by_situation"]["further_study"] == 0
+    assert corrected.status_code == 200, corrected.text
+    assert second["outcomes_by_situation"]["further_study"] == 1 and second["outcomes_recorded"] == 1
+    assert second["outcomes_by_situation"]["fixed_term_under_6m"] == 0
+    assert [o["situations"] for o in detail["outcomes"]] == [["fixed_term_under_6m", "further_study"],
+                                                            ["further_study", "job_seeker"]]
+    assert [o["situation"] for o in detail["outcomes"]] == ["fixed_term_under_6m", "further_study"]
+    payloads = [json.loads(r.value) for r in published]
+    assert [p["data"]["situations"] for p in payloads] == [["fixed_term_under_6m", "further_study"],
+                                                           ["further_study", "job_seeker"]]

@@ -20,10 +20,12 @@ import asyncio
 import random
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
+from shared.contracts.calendar import civil_date
+from shared.contracts.vocabulary import FOLLOWED_UP_EXITS
 from tests.reliability.ledger import Ledger, account, settled, start_audited
 from tests.reliability.load import (
     ACCEPTED,
@@ -40,7 +42,7 @@ from tests.reliability.load import (
 from tests.reliability.stack import soak
 
 LEARNERS = 800 if soak() else 300
-FOLLOWED_UP = ("completed", "certified", "not_certified", "dropped_out", "excluded")
+FOLLOWED_UP = FOLLOWED_UP_EXITS
 
 
 @dataclass
@@ -137,7 +139,7 @@ async def test_r4_one_learners_events_are_applied_in_order(stack):
         if state != (START, e.exited_at, e.exit_reason, e.dropout_cause):
             wrong.append((lr.learner_id, "enrolment", state, (START, e.exited_at, e.exit_reason, e.dropout_cause)))
         f = followups.get(lr.learner_id)
-        want = (e.exited_at.astimezone(UTC).date(), e.exit_reason) if e.exit_reason in FOLLOWED_UP else None
+        want = (civil_date(e.exited_at), e.exit_reason) if e.exit_reason in FOLLOWED_UP else None
         got = None if f is None else (f["exit_date"], f["exit_reason"])
         if got != want:
             wrong.append((lr.learner_id, "followup", got, want))

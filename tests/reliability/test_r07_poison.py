@@ -3,11 +3,11 @@
 Inject, with confluent-kafka (librdkafka: a client no one here wrote), straight onto the topics,
 each on a partition that carries valid learners' events (the partition is chosen explicitly:
 librdkafka's default partitioner is not the services' murmur2):
-- on parcours.training (consumed by outcomes): undecodable bytes (bad JSON), a wrong schema
-  (valid JSON, fields missing), an unknown schema version (99), an oversized message
+- on parcours.training (consumed by outcomes AND intake): undecodable bytes (bad JSON), a wrong
+  schema (valid JSON, fields missing), an unknown schema version (99), an oversized message
   (1,000,100 bytes > PARCOURS_MAX_MESSAGE_BYTES' default 1,000,000; the embedded broker accepts
-  it), and an impossible transition (a valid training.exited of a learner who never started,
-  which outcomes refuses);
+  it), each dead-lettered by both consumers, and an impossible transition (a valid
+  training.exited of a learner who never started, which outcomes refuses and intake ignores);
 - on parcours.applications (consumed by progress AND outcomes): bad JSON and an unknown event
   type, each dead-lettered by both consumers.
 Then valid events follow on every partition: the rest of every learner's facts, and new
@@ -88,7 +88,7 @@ def poison_for_applications(partitions: list[int], learner: str) -> list[tuple]:
 def dlq_list(stack) -> subprocess.CompletedProcess:
     env = dict(os.environ, **{f"PARCOURS_{n.upper()}_DATABASE_URL": dsn for n, dsn in stack.dsns.items()})
     return subprocess.run([sys.executable, "-m", "parcours.cli", "dlq", "list", "--state-dir", str(stack.root),
-                           "--service", "progress", "--service", "outcomes"],
+                           "--service", "intake", "--service", "progress", "--service", "outcomes"],
                           env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
 
 
@@ -135,21 +135,23 @@ async def test_r7_poison_is_isolated(stack):
         more = await admit_learners(stack, 20, rng)  # admissions behind the poison on parcours.applications
         await wait_for(lambda: settled(stack, poster.accepted), 90, "every valid event applied")
 
-    expected = {"outcomes": Counter(r for *_, r in poison), "progress": Counter(r for t, *_, r in poison
-                                                                                if t == APPLICATIONS)}
+    expected = {"outcomes": Counter(r for *_, r in poison),
+                "progress": Counter(r for t, *_, r in poison if t == APPLICATIONS),
+                "intake": Counter(r for t, *_, r in poison if t == TRAINING and r != "refused")}
     found = {name: await dead_letters(stack, name) for name in ("intake", "progress", "outcomes")}
     reasons = {name: Counter(d["reason"] for d in rows) for name, rows in found.items()}
     dlq = {t: await asyncio.to_thread(read_topic, stack.bootstrap, f"{t}.dlq", 30.0) for t in (TRAINING, APPLICATIONS)}
     stuck = [*await not_stuck(stack, found["outcomes"], "outcomes"),
-             *await not_stuck(stack, found["progress"], "progress")]
+             *await not_stuck(stack, found["progress"], "progress"),
+             *await not_stuck(stack, found["intake"], "intake")]
     listed = dlq_list(stack)
 
     await account(stack, ledger, set(poster.sent), poster.accepted)
     ledger.sent += len(poison)
     ledger.accepted += len(poison)
     ledger.injected = sum(sum(c.values()) for c in expected.values())
-    ledger.note("poison records", f"{len(poison)} ({len(poison) - 2} on {TRAINING}, 2 on {APPLICATIONS} which "
-                                  f"two services consume): expected dead letters {ledger.injected}")
+    ledger.note("poison records", f"{len(poison)} ({len(poison) - 2} on {TRAINING}, 2 on {APPLICATIONS}, each "
+                                  f"topic consumed by two services): expected dead letters {ledger.injected}")
     ledger.note("dead letters by reason", {n: dict(c) for n, c in reasons.items() if c})
     ledger.note(".dlq topics", {t: f"{len(r)} records, reasons {dict(Counter(x.header('dlq_reason') for x in r))}"
                                 for t, r in dlq.items()})
@@ -157,9 +159,8 @@ async def test_r7_poison_is_isolated(stack):
     ledger.note("valid events after the poison", f"{len(poster.accepted) - LEARNERS} facts, {len(more)} admissions")
     ledger.note("parcours dlq list", listed.stdout.strip().splitlines()[-1] if listed.stdout else listed.stderr[-300:])
     ledger.check()
-    assert reasons["outcomes"] == expected["outcomes"] and reasons["progress"] == expected["progress"]
-    assert not reasons["intake"]
-    assert len(dlq[TRAINING]) == sum(expected["outcomes"].values()) - 2
+    assert reasons == expected
+    assert len(dlq[TRAINING]) == sum(expected["outcomes"].values()) - 2 + sum(expected["intake"].values())
     assert len(dlq[APPLICATIONS]) == 4
     assert not stuck
     assert listed.returncode == 0, listed.stderr
@@ -240,14 +241,16 @@ async def test_r7_oversized_poison_near_the_kafka_limit_is_set_aside_without_wed
     await account(stack, ledger, set(poster.sent), poster.accepted)
     ledger.sent += 1
     ledger.accepted += 1
-    ledger.injected = 1
+    ledger.injected = 2  # one record, set aside by each consumer of the topic (outcomes, intake)
     ledger.note("poison", f"{size} bytes on {TRAINING} (the largest aiokafka's default max_request_size sends)")
     ledger.note("outcomes' unpublished outbox rows 8 s later", [(r["topic"], r["bytes"]) for r in backlog] or "none")
     ledger.note(f"{TRAINING}.dlq records", [(len(r.value), r.header("dlq_payload_omitted")) for r in dlq])
     kept = await stack.fetchval("outcomes", "SELECT octet_length(payload) FROM dead_letters WHERE reason = 'oversized'")
     ledger.note("payload kept in outcomes' dead letters", f"{kept} bytes")
     ledger.check()
-    assert not wedged and len(dlq) == 1
-    assert dlq[0].value == b"" and dlq[0].header("dlq_reason") == "oversized"
-    assert dlq[0].header("dlq_payload_omitted").startswith(f"{size} bytes")
+    # Both consumers of the training topic (outcomes and intake) set it aside, each its own copy.
+    assert not wedged and len(dlq) == 2
+    for record in dlq:
+        assert record.value == b"" and record.header("dlq_reason") == "oversized"
+        assert record.header("dlq_payload_omitted").startswith(f"{size} bytes")
     assert kept == size

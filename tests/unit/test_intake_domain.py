@@ -43,3 +43,15 @@ def test_age_band(birth, year, band):
 def test_normalisation():
     assert domain.normalise_email("  Ada@Example.ORG ") == "ada@example.org"
     assert domain.normalise_name("  Jean   Pierre ") == "Jean Pierre"
+
+
+def test_after_a_start_an_admission_is_neither_withdrawn_nor_a_no_show():
+    from datetime import UTC, datetime
+
+    started = datetime(2020, 3, 1, 23, 30, tzinfo=UTC)  # 00:30 on 2 March in Paris
+    for decision in ("withdrawn", "no_show"):
+        with pytest.raises(domain.TrainingAlreadyStarted, match="started on 2020-03-02") as refused:
+            domain.decide("admitted", decision, None, 1, 10, started)
+        assert refused.value.field == "decision" and refused.value.code == "training_started"
+        assert domain.decide("admitted", decision, None, 1, 10, None).status == decision
+    assert domain.decide("admitted", "admitted", None, 1, 10, started).status is None  # a retry changes nothing

@@ -3,6 +3,7 @@ from datetime import date
 import pytest
 
 from services.outcomes import domain, indicators
+from shared.contracts.calendar import add_months
 
 
 @pytest.mark.parametrize("start,months,expected", [
@@ -14,7 +15,7 @@ from services.outcomes import domain, indicators
     (date(2020, 7, 31), 6, date(2021, 1, 31)),
 ])
 def test_add_months_clamps_to_month_end(start, months, expected):
-    assert domain.add_months(start, months) == expected
+    assert add_months(start, months) == expected
 
 
 def test_followup_window_default_and_configured():
