@@ -352,6 +352,7 @@ async def _load_decisions(conn, items: list[DecisionItemIn]) -> _Decisions:
                       if item.decision in _MAY_FREE_A_PLACE and item.application_id in applications})
     batch = _Decisions(sessions, {s: admitted.get(s, 0) for s in sessions}, applications, _now())
     batch.add_waitlists(freeing, await store.waitlisted(conn, freeing))
+    batch.birth_years = await store.birth_years(conn, sorted({a["learner_id"] for a in batch.applications.values()}))
     return batch
 
 
@@ -374,6 +375,7 @@ class _Decisions:
         self.changed: dict[uuid.UUID, dict] = {}
         self.transitions: list[tuple] = []
         self.events: list = []
+        self.birth_years: dict[uuid.UUID, int] = {}
 
     def add_waitlists(self, session_ids: list, waitlisted: list[dict]) -> None:
         self.waiting |= {session_id: set() for session_id in session_ids}
@@ -424,8 +426,15 @@ class _Decisions:
                 self.waiting[session_id].discard(key)
         self.transitions.append((key, status, reason, decided_at, actor))
         if status in domain.PUBLISHED:  # screening stays inside intake
-            self.events.append(_decided(after, self.recorded_at))
+            self.events.append(_decided(after, self.recorded_at, self._age_band_at_entry(after)))
         return after
+
+    def _age_band_at_entry(self, application: dict) -> str | None:
+        """An admission carries the age band at the session's start, which the indicators count."""
+        birth_year = self.birth_years.get(application["learner_id"])
+        if application["status"] != "admitted" or birth_year is None:
+            return None
+        return domain.age_band(birth_year, self.sessions[application["session_id"]]["start_date"].year)
 
 
 def _waitlist_position(application: dict) -> tuple:
@@ -435,13 +444,14 @@ def _waitlist_position(application: dict) -> tuple:
     return application["decided_at"], application["recorded_at"], application["application_id"]
 
 
-def _decided(application: dict, recorded_at: datetime):
+def _decided(application: dict, recorded_at: datetime, age_band_at_entry: str | None = None):
     return ApplicationDecidedV2.build(
         event_id=uuid.uuid4(), occurred_at=application["decided_at"], recorded_at=recorded_at, producer=PRODUCER,
         learner_id=application["learner_id"], programme_id=application["programme_id"],
         correlation_id=application["application_id"],
         data={"application_id": application["application_id"], "session_id": application["session_id"],
-              "decision": application["status"], "reason": application["reason"]},
+              "decision": application["status"], "reason": application["reason"],
+              "age_band_at_entry": age_band_at_entry},
     )
 
 

@@ -268,17 +268,31 @@ WHERE c.erased_at IS NULL
 """
 
 
-# Training events name the learner and the programme; the admission they follow is the one
-# admitted there. A correction carries the start as it now stands (None: the start was voided).
-SET_STARTED = """
+# Training events (v2) name the admitted application they follow; a v1 event only the learner and
+# the programme, where the admission is the one admitted. A correction carries the start as it now
+# stands (None: the start was voided).
+SET_STARTED = "UPDATE applications SET started_at = $2 WHERE application_id = $1"
+SET_STARTED_V1 = """
 UPDATE applications SET started_at = $3 WHERE learner_id = $1 AND programme_id = $2 AND status = 'admitted'
 """
 
 
-async def set_started(conn, rows: list[tuple]) -> None:
-    """Rows of (learner_id, programme_id, started_at or None)."""
+async def set_started(conn, rows: list[tuple], rows_v1: list[tuple]) -> None:
+    """Rows of (application_id, started_at or None), and of (learner_id, programme_id, started_at or None)."""
     if rows:
         await conn.executemany(SET_STARTED, rows)
+    if rows_v1:
+        await conn.executemany(SET_STARTED_V1, rows_v1)
+
+
+# An erased candidate keeps no birth year (0): no age band can be computed for her.
+BIRTH_YEARS = "SELECT learner_id, birth_year FROM candidates WHERE learner_id = ANY($1::uuid[]) AND birth_year > 0"
+
+
+async def birth_years(conn, learner_ids: list) -> dict:
+    if not learner_ids:
+        return {}
+    return {r["learner_id"]: r["birth_year"] for r in await conn.fetch(BIRTH_YEARS, learner_ids)}
 
 
 async def record_closure(conn, learner_id, programme_id, status, closed_on) -> None:

@@ -66,7 +66,7 @@ SESSIONS_PROGRAMMES = "SELECT session_id, programme_id FROM sessions WHERE sessi
 # decisions of a session, and lets applications be submitted to it meanwhile (their foreign key
 # takes a KEY SHARE lock on it), so that a batch of applications and one of decisions cannot deadlock.
 LOCK_SESSIONS_OF = """
-SELECT session_id, programme_id, capacity FROM sessions
+SELECT session_id, programme_id, capacity, start_date FROM sessions
 WHERE session_id IN (SELECT session_id FROM applications WHERE application_id = ANY($1::uuid[]))
 ORDER BY session_id FOR NO KEY UPDATE
 """
@@ -163,7 +163,8 @@ async def programmes_of_sessions(conn, session_ids: list) -> dict:
 
 
 async def lock_sessions_of(conn, application_ids: list) -> dict:
-    """session_id -> {session_id, programme_id, capacity}, for the sessions of these applications, locked."""
+    """session_id -> {session_id, programme_id, capacity, start_date}, for the sessions of these applications,
+    locked."""
     if not application_ids:
         return {}
     return {r["session_id"]: dict(r) for r in await conn.fetch(LOCK_SESSIONS_OF, application_ids)}

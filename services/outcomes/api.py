@@ -20,6 +20,10 @@ from shared.plumbing.schemas import BatchIn
 FOLLOWUP = ("followup",)
 POLICY: auth.Policy = {
     ("GET", "/followups"): FOLLOWUP, ("GET", "/followups/{learner_id}/{programme_id}"): FOLLOWUP,
+    ("GET", "/followups/{followup_id}"): FOLLOWUP,
+    ("POST", "/followups/{followup_id}/attempts"): FOLLOWUP, ("POST", "/followups/{followup_id}/outcome"): FOLLOWUP,
+    ("PUT", "/followups/{followup_id}/outcome"): FOLLOWUP, ("POST", "/followups/{followup_id}/close"): FOLLOWUP,
+    ("POST", "/followups/{followup_id}/assign"): FOLLOWUP,
     ("POST", "/followups/{learner_id}/{programme_id}/attempts"): FOLLOWUP,
     ("POST", "/followups/{learner_id}/{programme_id}/outcome"): FOLLOWUP,
     ("PUT", "/followups/{learner_id}/{programme_id}/outcome"): FOLLOWUP,
@@ -63,52 +67,107 @@ async def list_followups(
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-@router.get("/followups/{learner_id}/{programme_id}", tags=["follow-up"],
-            summary="One follow-up with its contact attempts and outcome history")
-async def get_followup(learner_id: UUID, programme_id: UUID, request: Request):
-    async with _pool(request).acquire() as conn:
-        followup = await service.followup_detail(conn, learner_id, programme_id)
+async def _by_learner(request: Request, learner_id: UUID, programme_id: UUID, action, *args):
+    """The routes that name a follow-up by learner and programme: the one follow-up there, else a 4xx."""
+    async def resolved(conn):
+        return await action(conn, await service.resolve_followup(conn, learner_id, programme_id), *args)
+    return await _in_transaction(request, resolved)
+
+
+async def _detail(conn, followup_id):
+    followup = await service.followup_detail(conn, followup_id)
     if followup is None:
-        return problem(404, "not_found", f"no follow-up for learner {learner_id} in programme {programme_id}")
+        raise service.NotFound(f"no follow-up {followup_id}")
     return followup
 
 
-@router.post("/followups/{learner_id}/{programme_id}/attempts", status_code=201, tags=["follow-up"],
+@router.get("/followups/{followup_id}", tags=["follow-up"],
+            summary="One follow-up with its contact attempts and outcome history")
+async def get_followup(followup_id: UUID, request: Request):
+    return await _in_transaction(request, _detail, followup_id)
+
+
+@router.post("/followups/{followup_id}/attempts", status_code=201, tags=["follow-up"],
              summary="Log a contact attempt (a refusal closes the follow-up)")
-async def log_attempt(learner_id: UUID, programme_id: UUID, body: AttemptIn, request: Request):
-    return await _in_transaction(request, service.log_attempt, learner_id, programme_id, body)
+async def log_attempt(followup_id: UUID, body: AttemptIn, request: Request):
+    return await _in_transaction(request, service.log_attempt, followup_id, body)
 
 
-@router.post("/followups/{learner_id}/{programme_id}/outcome", status_code=201, tags=["follow-up"],
+@router.post("/followups/{followup_id}/outcome", status_code=201, tags=["follow-up"],
              summary="Record the situation found at six months",
-             description="Refused (409 not_due) before the window opens; accepted and flagged late after it closed.")
-async def record_outcome(learner_id: UUID, programme_id: UUID, body: OutcomeIn, request: Request):
-    return await _in_transaction(request, service.record_outcome, learner_id, programme_id, body)
+             description="Refused (409 not_due) before the window opens; accepted and flagged late after it closed. "
+             "Tick every situation true at the date in `situations`: the first by priority counts.")
+async def record_outcome(followup_id: UUID, body: OutcomeIn, request: Request):
+    return await _in_transaction(request, service.record_outcome, followup_id, body)
 
 
-@router.put("/followups/{learner_id}/{programme_id}/outcome", tags=["follow-up"],
+@router.put("/followups/{followup_id}/outcome", tags=["follow-up"],
             summary="Correct the recorded outcome (the history is kept; the figures use the latest)")
-async def correct_outcome(learner_id: UUID, programme_id: UUID, body: OutcomeIn, request: Request):
-    return await _in_transaction(request, service.correct_outcome, learner_id, programme_id, body)
+async def correct_outcome(followup_id: UUID, body: OutcomeIn, request: Request):
+    return await _in_transaction(request, service.correct_outcome, followup_id, body)
 
 
-@router.post("/followups/{learner_id}/{programme_id}/close", tags=["follow-up"],
+@router.post("/followups/{followup_id}/close", tags=["follow-up"],
              summary="Close a follow-up as unreachable, refused, or exempt (with a reason)")
-async def close_followup(learner_id: UUID, programme_id: UUID, body: CloseIn, request: Request):
-    return await _in_transaction(request, service.close_followup, learner_id, programme_id, body)
+async def close_followup(followup_id: UUID, body: CloseIn, request: Request):
+    return await _in_transaction(request, service.close_followup, followup_id, body)
 
 
-@router.post("/followups/{learner_id}/{programme_id}/assign", tags=["follow-up"],
+@router.post("/followups/{followup_id}/assign", tags=["follow-up"],
              summary="Assign a follow-up to a staff member (null to unassign)")
-async def assign_followup(learner_id: UUID, programme_id: UUID, body: AssignIn, request: Request):
-    return await _in_transaction(request, service.assign_followup, learner_id, programme_id, body.staff)
+async def assign_followup(followup_id: UUID, body: AssignIn, request: Request):
+    return await _in_transaction(request, service.assign_followup, followup_id, body.staff)
 
 
-@router.post("/outcomes/batch", tags=["follow-up"], summary="Record up to 1,000 outcomes")
+# The same, naming the follow-up by learner and programme: answered while she has one follow-up
+# there; 409 ambiguous_followup (naming their ids) once she has several (one per enrolment).
+BY_LEARNER = "/followups/{learner_id}/{programme_id}"
+BY_LEARNER_HELP = "As the route by follow-up id, for a learner with one follow-up in the programme."
+
+
+@router.get(BY_LEARNER, tags=["follow-up"], summary="One follow-up, by learner and programme",
+            description=BY_LEARNER_HELP)
+async def get_followup_of(learner_id: UUID, programme_id: UUID, request: Request):
+    return await _by_learner(request, learner_id, programme_id, _detail)
+
+
+@router.post(BY_LEARNER + "/attempts", status_code=201, tags=["follow-up"], summary="Log a contact attempt, by "
+             "learner and programme", description=BY_LEARNER_HELP)
+async def log_attempt_of(learner_id: UUID, programme_id: UUID, body: AttemptIn, request: Request):
+    return await _by_learner(request, learner_id, programme_id, service.log_attempt, body)
+
+
+@router.post(BY_LEARNER + "/outcome", status_code=201, tags=["follow-up"], summary="Record the situation, by "
+             "learner and programme", description=BY_LEARNER_HELP)
+async def record_outcome_of(learner_id: UUID, programme_id: UUID, body: OutcomeIn, request: Request):
+    return await _by_learner(request, learner_id, programme_id, service.record_outcome, body)
+
+
+@router.put(BY_LEARNER + "/outcome", tags=["follow-up"], summary="Correct the recorded outcome, by learner and "
+            "programme", description=BY_LEARNER_HELP)
+async def correct_outcome_of(learner_id: UUID, programme_id: UUID, body: OutcomeIn, request: Request):
+    return await _by_learner(request, learner_id, programme_id, service.correct_outcome, body)
+
+
+@router.post(BY_LEARNER + "/close", tags=["follow-up"], summary="Close a follow-up, by learner and programme",
+             description=BY_LEARNER_HELP)
+async def close_followup_of(learner_id: UUID, programme_id: UUID, body: CloseIn, request: Request):
+    return await _by_learner(request, learner_id, programme_id, service.close_followup, body)
+
+
+@router.post(BY_LEARNER + "/assign", tags=["follow-up"], summary="Assign a follow-up, by learner and programme",
+             description=BY_LEARNER_HELP)
+async def assign_followup_of(learner_id: UUID, programme_id: UUID, body: AssignIn, request: Request):
+    return await _by_learner(request, learner_id, programme_id, service.assign_followup, body.staff)
+
+
+@router.post("/outcomes/batch", tags=["follow-up"], summary="Record up to 1,000 outcomes",
+             description="Each item names its follow-up by `followup_id`, or by `learner_id` and `programme_id`.")
 async def record_outcomes(body: BatchIn, request: Request) -> dict:
     async def apply(conn, item: OutcomeItemIn) -> dict:
-        outcome = OutcomeIn(**item.model_dump(exclude={"learner_id", "programme_id"}))
-        return await service.record_outcome(conn, item.learner_id, item.programme_id, outcome)
+        outcome = OutcomeIn(**item.model_dump(exclude={"learner_id", "programme_id", "followup_id"}))
+        followup_id = item.followup_id or await service.resolve_followup(conn, item.learner_id, item.programme_id)
+        return await service.record_outcome(conn, followup_id, outcome)
 
     return summarise(await run_batch(_pool(request), body.items, OutcomeItemIn, apply, (DomainError,)))
 

@@ -34,27 +34,20 @@ SELECT programme_id, sum(capacity) AS places_offered FROM (
 WHERE start_date >= $1 AND start_date < $2
 GROUP BY programme_id
 """
-# A learner's attributes come from their application to that programme.
-LEARNERS = """
-WITH e AS (
-  SELECT e.programme_id, e.started_at, a.gender, a.education_level, a.age_band, a.qpv, a.zrr, a.job_seeker,
-         (e.started_at < $2 AND (e.exited_at IS NULL OR e.exited_at >= $1)) AS tit
-  FROM enrolments e
-  LEFT JOIN LATERAL (
-    SELECT gender, education_level, age_band, qpv, zrr, job_seeker FROM applications a
-    WHERE a.learner_id = e.learner_id AND a.programme_id = e.programme_id
-    ORDER BY a.submitted_at DESC NULLS LAST LIMIT 1) a ON true
-  WHERE e.started_at IS NOT NULL)
-SELECT programme_id,
-  count(*) FILTER (WHERE started_at >= $1 AND started_at < $2) AS learners_started,
-  count(*) FILTER (WHERE tit) AS learners_trained_or_in_training,
-  count(*) FILTER (WHERE tit AND education_level IN ('below_3', '3', '4')) AS learners_bac_or_lower,
-  count(*) FILTER (WHERE tit AND gender = 'female') AS learners_women,
-  count(*) FILTER (WHERE tit AND qpv) AS learners_qpv,
-  count(*) FILTER (WHERE tit AND zrr) AS learners_zrr,
-  count(*) FILTER (WHERE tit AND job_seeker) AS learners_job_seekers,
-  count(*) FILTER (WHERE tit AND age_band = 'under_26') AS learners_under_26
-FROM e GROUP BY programme_id
+# Learners are people: every enrolment trained or in training during the year (started before
+# its end, not exited before its start), for the indicators to count each person once per group.
+# A start in the year is one of them: an exit is never before its start.
+LEARNER_ENROLMENTS = """
+SELECT learner_id, programme_id, started_at >= $1 AS started_in_year FROM enrolments
+WHERE started_at IS NOT NULL AND started_at < $2 AND (exited_at IS NULL OR exited_at >= $1)
+"""
+# A person's attributes are those of her latest admission decided before the year's end (any
+# later one otherwise), with the age band at entry when intake sent it.
+PROFILES = """
+SELECT DISTINCT ON (learner_id) learner_id, gender, education_level, qpv, zrr, job_seeker,
+       coalesce(age_band_at_entry, age_band) AS age_band
+FROM applications WHERE learner_id = ANY($1::uuid[]) AND decision = 'admitted'
+ORDER BY learner_id, (decided_at < $2) DESC, decided_at DESC NULLS LAST
 """
 EXITS = """
 SELECT programme_id, exit_reason, count(*) AS n FROM enrolments
@@ -83,8 +76,10 @@ GROUP BY f.programme_id, o.situation, o.digital_job
 PROGRAMMES = "SELECT programme_id, centre_id, centre_name, title, region, job_family FROM programmes"
 
 
-async def counts_per_programme(conn, year: int, cohort: str = "exit") -> dict:
-    """{programme_id: (raw counts, {(situation, digital_job): n})} for one year."""
+async def counts_per_programme(conn, year: int, cohort: str = "exit") -> tuple[dict, list, dict]:
+    """{programme_id: (raw counts, {(situation, digital_job): n})} for one year, with the learners'
+    enrolments [(learner_id, programme_id, started_in_year)] and their profiles {learner_id: dict},
+    from which the indicators count people."""
     start, end = year_bounds(year)
     days = date(year, 1, 1), date(year + 1, 1, 1)
     cohort_bounds = days if cohort == "exit" else (start, end)
@@ -98,15 +93,18 @@ async def counts_per_programme(conn, year: int, cohort: str = "exit") -> dict:
         slot(row["programme_id"])[0].update({k: v for k, v in row.items() if k != "programme_id"})
     for row in await conn.fetch(PLACES, *days):
         slot(row["programme_id"])[0]["places_offered"] = row["places_offered"]
-    for row in await conn.fetch(LEARNERS, start, end):
-        slot(row["programme_id"])[0].update({k: v for k, v in row.items() if k != "programme_id"})
+    enrolments = [tuple(r) for r in await conn.fetch(LEARNER_ENROLMENTS, start, end)]
+    learners = sorted({r[0] for r in enrolments}, key=lambda u: u.int)
+    profiles = {r["learner_id"]: dict(r) for r in await conn.fetch(PROFILES, learners, end)} if learners else {}
+    for _, programme_id, _ in enrolments:
+        slot(programme_id)
     for row in await conn.fetch(EXITS, start, end):
         slot(row["programme_id"])[0]["exits_by_reason"][row["exit_reason"]] = row["n"]
     for row in await conn.fetch(FOLLOWUPS.format(cohort=where), *cohort_bounds):
         slot(row["programme_id"])[0].update({k: v for k, v in row.items() if k != "programme_id"})
     for row in await conn.fetch(OUTCOMES.format(cohort=where), *cohort_bounds):
         slot(row["programme_id"])[1][(row["situation"], row["digital_job"])] = row["n"]
-    return per
+    return per, enrolments, profiles
 
 
 async def programmes(conn) -> dict:

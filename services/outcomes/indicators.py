@@ -5,7 +5,7 @@ Pure and synchronous. A change of definition is a new version beside this one, n
 
 from __future__ import annotations
 
-from shared.contracts.vocabulary import DURABLE, EMPLOYMENT, FOLLOWED_UP_EXITS, SITUATIONS
+from shared.contracts.vocabulary import BAC_OR_LOWER, DURABLE, EMPLOYMENT, FOLLOWED_UP_EXITS, SITUATIONS
 
 DEFINITIONS_VERSION = "v1"
 SHARES = ("bac_or_lower", "women", "qpv", "zrr", "job_seekers", "under_26")
@@ -121,6 +121,45 @@ def group(per_programme: dict, key_of) -> dict:
         total_raw, total_cells = groups.get(key, (empty_raw(), {}))
         groups[key] = (add_raw(total_raw, raw), add_cells(total_cells, cells))
     return groups
+
+
+# Who counts in each share of learners, from a person's profile (her latest admission).
+SHARE_OF = {
+    "bac_or_lower": lambda p: p.get("education_level") in BAC_OR_LOWER,
+    "women": lambda p: p.get("gender") == "female",
+    "qpv": lambda p: bool(p.get("qpv")),
+    "zrr": lambda p: bool(p.get("zrr")),
+    "job_seekers": lambda p: bool(p.get("job_seeker")),
+    "under_26": lambda p: p.get("age_band") == "under_26",
+}
+PEOPLE = ("learners_started", "learners_trained_or_in_training", *(f"learners_{share}" for share in SHARES))
+
+
+def people(enrolments: list[tuple], profiles: dict, key_of) -> dict:
+    """The learner counts of each group, counting people: a person with several enrolments in a
+    group (re-admitted, transferred within it) counts once there, with her profile.
+
+    `enrolments` are (learner_id, programme_id, started_in_year) of the enrolments trained or in
+    training during the year; `key_of(programme_id)` names the group.
+    """
+    started: dict = {}
+    for learner_id, programme_id, in_year in enrolments:
+        group_started = started.setdefault(key_of(programme_id), {})
+        group_started[learner_id] = group_started.get(learner_id, False) or in_year
+    counts = {}
+    for key, learners in started.items():
+        found = [profiles.get(learner_id, {}) for learner_id in learners]
+        counts[key] = {"learners_started": sum(learners.values()), "learners_trained_or_in_training": len(learners),
+                       **{f"learners_{share}": sum(map(SHARE_OF[share], found)) for share in SHARES}}
+    return counts
+
+
+def with_people(groups: dict, counts: dict) -> dict:
+    """Groups of (raw, cells) with their learner counts replaced by the people counted."""
+    out = {}
+    for key, (raw, cells) in groups.items():
+        out[key] = ({**raw, **dict.fromkeys(PEOPLE, 0), **counts.get(key, {})}, cells)
+    return out
 
 
 def suppress(block: dict, threshold: int) -> dict:

@@ -73,8 +73,15 @@ class OutcomeIn(Request):
 
 
 class OutcomeItemIn(OutcomeIn):
-    learner_id: UUID
-    programme_id: UUID
+    followup_id: UUID | None = None
+    learner_id: UUID | None = None
+    programme_id: UUID | None = None
+
+    @model_validator(mode="after")
+    def _names_a_followup(self) -> OutcomeItemIn:
+        if self.followup_id is None and (self.learner_id is None or self.programme_id is None):
+            raise ValueError("name the follow-up: followup_id, or learner_id and programme_id")
+        return self
 
 
 class AttemptIn(Request):

@@ -24,10 +24,10 @@ from shared.plumbing import auth
 STAFF = ("followup",)
 POLICY: auth.Policy = {
     ("GET", "/staff/login"): auth.PUBLIC, ("POST", "/staff/login"): auth.PUBLIC, ("POST", "/staff/logout"): auth.PUBLIC,
-    ("GET", "/staff"): STAFF, ("GET", "/staff/followups/{learner_id}/{programme_id}"): STAFF,
-    ("POST", "/staff/followups/{learner_id}/{programme_id}/attempts"): STAFF,
-    ("POST", "/staff/followups/{learner_id}/{programme_id}/outcome"): STAFF,
-    ("POST", "/staff/followups/{learner_id}/{programme_id}/close"): STAFF,
+    ("GET", "/staff"): STAFF, ("GET", "/staff/followups/{followup_id}"): STAFF,
+    ("POST", "/staff/followups/{followup_id}/attempts"): STAFF,
+    ("POST", "/staff/followups/{followup_id}/outcome"): STAFF,
+    ("POST", "/staff/followups/{followup_id}/close"): STAFF,
 }
 COOKIE = "parcours_key"
 router = APIRouter(prefix="/staff", include_in_schema=False, dependencies=[Depends(auth.guard(POLICY))])
@@ -115,12 +115,12 @@ async def _contact(request: Request, learner_id: UUID) -> tuple[dict | None, str
     return None, f"Contact details are unavailable right now (intake answered {r.status_code})."
 
 
-async def _page(request: Request, learner_id: UUID, programme_id: UUID, status_code: int = 200, **extra):
+async def _page(request: Request, followup_id: UUID, status_code: int = 200, **extra):
     async with _pool(request).acquire() as conn:
-        followup = await service.followup_detail(conn, learner_id, programme_id)
+        followup = await service.followup_detail(conn, followup_id)
     if followup is None:
         return HTMLResponse("<p>No such follow-up. <a href='/staff'>Back to the worklist</a></p>", status_code=404)
-    contact, contact_error = await _contact(request, learner_id)
+    contact, contact_error = await _contact(request, followup["learner_id"])
     today = calendar.today()
     return templates.TemplateResponse(request, "followup.html", {
         "f": followup, "contact": contact, "contact_error": contact_error, "today": today.isoformat(),
@@ -131,9 +131,9 @@ async def _page(request: Request, learner_id: UUID, programme_id: UUID, status_c
     }, status_code=status_code)
 
 
-@router.get("/followups/{learner_id}/{programme_id}", response_class=HTMLResponse)
-async def followup_page(request: Request, learner_id: UUID, programme_id: UUID, done: str | None = None):
-    return await _page(request, learner_id, programme_id, message=done)
+@router.get("/followups/{followup_id}", response_class=HTMLResponse)
+async def followup_page(request: Request, followup_id: UUID, done: str | None = None):
+    return await _page(request, followup_id, message=done)
 
 
 def _form_error(exc: ValidationError) -> str:
@@ -144,39 +144,39 @@ def _form_error(exc: ValidationError) -> str:
 LIST_FIELDS = ("situations",)
 
 
-async def _submit(request: Request, learner_id: UUID, programme_id: UUID, model, action, after: str):
+async def _submit(request: Request, followup_id: UUID, model, action, after: str):
     sent = await request.form()
     form = {k: v for k, v in sent.items() if v != "" and k not in LIST_FIELDS}
     form |= {k: sent.getlist(k) for k in LIST_FIELDS if k in model.model_fields and sent.getlist(k)}
     try:
         body = model.model_validate(form)
     except ValidationError as exc:
-        return await _page(request, learner_id, programme_id, 422, error=_form_error(exc))
+        return await _page(request, followup_id, 422, error=_form_error(exc))
     try:
         async with _pool(request).acquire() as conn, conn.transaction():
-            await action(conn, learner_id, programme_id, body)
+            await action(conn, followup_id, body)
     except domain.DomainError as exc:
-        return await _page(request, learner_id, programme_id, exc.status, error=str(exc))
+        return await _page(request, followup_id, exc.status, error=str(exc))
     if after == "worklist":
         return RedirectResponse(f"/staff?done={quote('Outcome recorded.')}", status_code=303)
-    return RedirectResponse(f"/staff/followups/{learner_id}/{programme_id}?done={quote(after)}", status_code=303)
+    return RedirectResponse(f"/staff/followups/{followup_id}?done={quote(after)}", status_code=303)
 
 
-@router.post("/followups/{learner_id}/{programme_id}/attempts")
-async def attempt_form(request: Request, learner_id: UUID, programme_id: UUID):
-    return await _submit(request, learner_id, programme_id, AttemptIn, service.log_attempt, "Attempt logged.")
+@router.post("/followups/{followup_id}/attempts")
+async def attempt_form(request: Request, followup_id: UUID):
+    return await _submit(request, followup_id, AttemptIn, service.log_attempt, "Attempt logged.")
 
 
-@router.post("/followups/{learner_id}/{programme_id}/outcome")
-async def outcome_form(request: Request, learner_id: UUID, programme_id: UUID):
+@router.post("/followups/{followup_id}/outcome")
+async def outcome_form(request: Request, followup_id: UUID):
     async with _pool(request).acquire() as conn:
-        current = await store.get_followup(conn, calendar.today(), learner_id, programme_id)
+        current = await store.get_followup(conn, calendar.today(), followup_id)
     correcting = current is not None and current["status"] == "recorded"
     action = service.correct_outcome if correcting else service.record_outcome
-    return await _submit(request, learner_id, programme_id, OutcomeIn, action,
+    return await _submit(request, followup_id, OutcomeIn, action,
                          "Outcome corrected." if correcting else "worklist")
 
 
-@router.post("/followups/{learner_id}/{programme_id}/close")
-async def close_form(request: Request, learner_id: UUID, programme_id: UUID):
-    return await _submit(request, learner_id, programme_id, CloseIn, service.close_followup, "Follow-up closed.")
+@router.post("/followups/{followup_id}/close")
+async def close_form(request: Request, followup_id: UUID):
+    return await _submit(request, followup_id, CloseIn, service.close_followup, "Follow-up closed.")

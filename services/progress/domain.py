@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from uuid import UUID
 
 
 class DomainError(Exception):
@@ -27,6 +28,10 @@ class InvalidTransition(DomainError):
 
 class OutOfOrder(DomainError):
     code = "out_of_order"
+
+
+class AmbiguousEnrolment(DomainError):
+    code = "ambiguous_enrolment"
 
 
 @dataclass(frozen=True)
@@ -126,3 +131,52 @@ def on_decision(e: Enrolment | None, decision: str) -> Enrolment | None:
     if decision in ("withdrawn", "no_show") and e is not None and e.state == "admitted":
         return replace(e, state=decision)
     return None
+
+
+# --- which enrolment a fact belongs to -------------------------------------------------
+
+# States in which an enrolment takes no more facts of its own: withdrawn and no-show never started.
+NEVER_STARTED = frozenset({"withdrawn", "no_show"})
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One of a learner's enrolments in a programme, as a fact without an enrolment id may mean it."""
+
+    enrolment_id: UUID
+    application_id: UUID | None
+    enrolment: Enrolment
+
+
+def resolve(candidates: list[Candidate], fact: str, at: datetime, enrolment_id: UUID | None = None,
+            application_id: UUID | None = None) -> UUID:
+    """The enrolment a fact belongs to: the one named, else the learner's only enrolment in the
+    programme that the fact fits (a start: one not started yet; any other fact: one whose training
+    spans its date). Raises NotAdmitted when there is none, AmbiguousEnrolment when several fit."""
+    if enrolment_id is not None or application_id is not None:
+        for c in candidates:
+            if enrolment_id in (None, c.enrolment_id) and application_id in (None, c.application_id):
+                return c.enrolment_id
+        named = f"enrolment {enrolment_id}" if enrolment_id else f"application {application_id}"
+        raise NotAdmitted(f"{named} is not an enrolment of this learner in this programme")
+    if len(candidates) == 1:
+        return candidates[0].enrolment_id
+    if not candidates:
+        raise NotAdmitted("this learner was never admitted to this programme")
+    fitting = [c for c in candidates if _fits(c.enrolment, fact, at)]
+    if len(fitting) == 1:
+        return fitting[0].enrolment_id
+    listed = ", ".join(f"{c.enrolment_id} ({c.enrolment.state})" for c in fitting or candidates)
+    raise AmbiguousEnrolment(f"this learner has {len(candidates)} enrolments in this programme and the {fact} fact "
+                             f"could belong to {'several' if fitting else 'none'} of them: {listed}; "
+                             "give enrolment_id")
+
+
+def _fits(e: Enrolment, fact: str, at: datetime) -> bool:
+    if e.state in NEVER_STARTED:
+        return False
+    if fact == "started":
+        return e.state == "admitted"
+    if e.started_at is None or at < e.started_at:
+        return False
+    return e.exited_at is None or at <= e.exited_at

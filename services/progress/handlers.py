@@ -1,7 +1,8 @@
 """Progress's Kafka input: which topics it consumes and what it does with the events.
 
 Admission decisions are most of what it applies; a batch's decisions are applied set-based
-(the enrolments read and locked in one statement, written in two).
+(the enrolments read and locked in one statement, written in two). Each admission opens its own
+enrolment, whose id is the admitted application's.
 """
 
 from __future__ import annotations
@@ -11,22 +12,22 @@ import uuid
 import asyncpg
 
 from services.progress import domain, store
-from shared.contracts import Envelope
+from services.progress.store import Identity
+from shared.contracts import (
+    ApplicationDecided,
+    ApplicationDecidedV2,
+    Envelope,
+    LearnerErased,
+    ProgrammeRegistered,
+)
 from shared.contracts.topics import consumed_by
 
 TOPICS = consumed_by("progress")
+DECISIONS = (ApplicationDecided, ApplicationDecidedV2)
 
 
 async def apply(conn: asyncpg.Connection, event: Envelope) -> None:
-    """Consumed events: programmes and admission decisions shape the enrolments."""
-    if event.event_type == "application.decided":
-        await _decisions(conn, [event])
-    elif event.event_type == "programme.registered":
-        d = event.data
-        await store.upsert_programme(conn, event.programme_id, d.centre_id, d.duration_months, d.start_date)
-    elif event.event_type == "learner.erased":
-        await store.erase_free_text(conn, event.learner_id)
-    # session.scheduled: places are intake's business; application.submitted needs nothing here.
+    await apply_many(conn, [event])
 
 
 async def apply_many(conn: asyncpg.Connection, events: list[Envelope]) -> dict[uuid.UUID, BaseException]:
@@ -34,32 +35,41 @@ async def apply_many(conn: asyncpg.Connection, events: list[Envelope]) -> dict[u
 
     Decisions touch only enrolments, programmes only programmes and erasures only the facts'
     free text, so each kind can be applied on its own: the decisions all at once, in the order
-    consumed, the rare others one by one.
+    consumed, the rare others one by one. Sessions are intake's business and a submission needs
+    nothing here.
     """
-    decisions = [e for e in events if e.event_type == "application.decided"]
+    decisions = [e for e in events if isinstance(e, DECISIONS)]
     if decisions:
         await _decisions(conn, decisions)
     for event in events:
-        if event.event_type != "application.decided":
-            await apply(conn, event)
+        if isinstance(event, ProgrammeRegistered):
+            d = event.data
+            await store.upsert_programme(conn, event.programme_id, d.centre_id, d.duration_months, d.start_date)
+        elif isinstance(event, LearnerErased):
+            await store.erase_free_text(conn, event.learner_id)
     return {}
 
 
 async def _decisions(conn: asyncpg.Connection, events: list[Envelope]) -> None:
-    current = await store.lock_enrolments(conn, {(e.learner_id, e.programme_id) for e in events})
-    new: dict[tuple, tuple] = {}  # key -> (application_id, admitted_at) of enrolments created here
-    changed: set[tuple] = set()
+    """Each admitted application opens an enrolment (its id is the application's); a withdrawal or a
+    no-show closes the enrolment of its application if it has not started."""
+    current = await store.lock_enrolments_of_applications(conn, sorted({e.data.application_id for e in events}))
+    states = {application_id: e for application_id, (_, e) in current.items()}
+    new: dict[uuid.UUID, tuple] = {}  # application_id -> (identity, admitted_at) of enrolments opened here
+    changed: set[uuid.UUID] = set()
     for event in events:
-        key = (event.learner_id, event.programme_id)
-        before = current.get(key)
+        application_id = event.data.application_id
+        before = states.get(application_id)
         after = domain.on_decision(before, event.data.decision)
         if after is None or after is before:
             continue
         if before is None:
-            new[key] = (event.data.application_id, event.occurred_at)
+            session_id = event.data.session_id if isinstance(event, ApplicationDecidedV2) else None
+            new[application_id] = (Identity(application_id, event.learner_id, event.programme_id, application_id,
+                                            session_id), event.occurred_at)
         else:
-            changed.add(key)
-        current[key] = after
-    await store.insert_enrolments(conn, [(*key, application_id, current[key].state, admitted_at)
-                                         for key, (application_id, admitted_at) in new.items()])
-    await store.save_enrolments(conn, {key: current[key] for key in changed - new.keys()})
+            changed.add(application_id)
+        states[application_id] = after
+    await store.insert_enrolments(conn, [(identity, states[key], admitted_at)
+                                         for key, (identity, admitted_at) in new.items()])
+    await store.save_enrolments(conn, {current[key][0].enrolment_id: states[key] for key in changed - new.keys()})

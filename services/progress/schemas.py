@@ -26,6 +26,11 @@ class FactIn(Request):
     event_id: UUID | None = Field(None, description="Client-chosen id; repeating it is harmless")
     learner_id: UUID
     programme_id: UUID
+    enrolment_id: UUID | None = Field(
+        None, description="The enrolment (one per admission: the admitted application's id). Without it (or "
+                          "application_id), the learner's one enrolment in the programme that fits the fact is "
+                          "taken; when several could, the fact is refused (409 ambiguous_enrolment) and names them")
+    application_id: UUID | None = Field(None, description="The admitted application, instead of enrolment_id")
     type: FactType
     occurred_at: AwareDatetime = Field(description="When it happened (ISO 8601 with offset)")
     hours: float | None = Field(None, gt=0, le=744, description="attendance: hours attended")
@@ -34,6 +39,9 @@ class FactIn(Request):
                                description="interrupted: why (free text, no personal data)")
     exit_reason: ExitReason | None = None
     dropout_cause: DropoutCause | None = None
+    transfer_to_programme_id: UUID | None = Field(
+        None, description="exited with exit_reason transferred: the programme of the network the learner continues "
+                          "in, without a new application (a new enrolment there, linked to this one)")
 
     _moment = field_validator("occurred_at")(check_moment)
 
@@ -50,12 +58,19 @@ class FactIn(Request):
                 raise ValueError("a drop-out needs dropout_cause")
         if self.dropout_cause is not None and self.exit_reason != "dropped_out":
             raise ValueError("dropout_cause is only for exit_reason dropped_out")
+        if self.transfer_to_programme_id is not None:
+            if self.exit_reason != "transferred":
+                raise ValueError("transfer_to_programme_id is only for exit_reason transferred")
+            if self.transfer_to_programme_id == self.programme_id:
+                raise ValueError("transfer_to_programme_id must be another programme (a new session of the same "
+                                 "programme is a new admission)")
         return self
 
 
 class FactResult(BaseModel):
     event_id: UUID
     result: Literal["applied", "duplicate"]
+    enrolment_id: UUID | None = None
     state: str
     placed: Literal["in_order", "late"] | None = None
 

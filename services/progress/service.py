@@ -11,26 +11,32 @@ from pydantic import ValidationError
 
 from services.progress import domain, store
 from services.progress.schemas import CorrectionIn, FactIn
+from services.progress.store import Identity
 from shared.contracts import (
-    TrainingAttendance,
-    TrainingCorrected,
-    TrainingExited,
-    TrainingInterrupted,
-    TrainingMilestone,
-    TrainingResumed,
-    TrainingStarted,
+    TrainingAttendanceV2,
+    TrainingCorrectedV2,
+    TrainingExitedV2,
+    TrainingInterruptedV2,
+    TrainingMilestoneV2,
+    TrainingResumedV2,
+    TrainingStartedV2,
 )
 from shared.plumbing.outbox import add_events
 
 PRODUCER = "progress"
+# Training events name their enrolment (v2): a v1 consumer keys a learner's training by programme.
 EVENT_CLASS = {
-    "started": TrainingStarted,
-    "attendance": TrainingAttendance,
-    "milestone": TrainingMilestone,
-    "interrupted": TrainingInterrupted,
-    "resumed": TrainingResumed,
-    "exited": TrainingExited,
+    "started": TrainingStartedV2,
+    "attendance": TrainingAttendanceV2,
+    "milestone": TrainingMilestoneV2,
+    "interrupted": TrainingInterruptedV2,
+    "resumed": TrainingResumedV2,
+    "exited": TrainingExitedV2,
 }
+# Fields added to FactIn after facts were first stored: left out of the body hash while unset, so
+# that a retry of a fact posted before them is still recognised as the same fact.
+_LATER_FIELDS = ("enrolment_id", "application_id", "transfer_to_programme_id")
+TRANSFER_NAMESPACE = uuid.UUID("0f1e2d3c-4b5a-4968-8776-655443322110")
 
 
 class IdempotencyConflict(domain.DomainError):
@@ -65,12 +71,16 @@ def _fact_data(fact: FactIn) -> dict:
     if fact.type == "interrupted":
         return {"reason": fact.reason}
     if fact.type == "exited":
-        return {"reason": fact.exit_reason, "dropout_cause": fact.dropout_cause}
+        data = {"reason": fact.exit_reason, "dropout_cause": fact.dropout_cause}
+        if fact.transfer_to_programme_id is not None:
+            data["transfer_to_programme_id"] = str(fact.transfer_to_programme_id)
+        return data
     return {}
 
 
 def _body_hash(fact: FactIn) -> str:
-    return hashlib.sha256(fact.model_dump_json(exclude={"event_id"}).encode()).hexdigest()
+    unset = {name for name in _LATER_FIELDS if getattr(fact, name) is None}
+    return hashlib.sha256(fact.model_dump_json(exclude={"event_id", *unset}).encode()).hexdigest()
 
 
 def _as_fact(fact_type: str, occurred_at, data: dict) -> domain.Fact:
@@ -89,24 +99,38 @@ async def post_fact(conn: asyncpg.Connection, fact: FactIn) -> dict:
 class _Batch:
     """The enrolments a batch of facts touches, as the facts before each one left them."""
 
-    def __init__(self, conn: asyncpg.Connection, enrolments: dict[tuple, domain.Enrolment]) -> None:
+    def __init__(self, conn: asyncpg.Connection, locked: dict[uuid.UUID, tuple[Identity, domain.Enrolment]]) -> None:
         self.conn = conn
-        self.enrolments = enrolments
-        self.changed: dict[tuple, domain.Enrolment] = {}
-        self._history: dict[tuple, list[domain.Fact]] = {}
-        self._applied: dict[tuple, list[domain.Fact]] = {}
+        self.identity: dict[uuid.UUID, Identity] = {key: i for key, (i, _) in locked.items()}
+        self.enrolments: dict[uuid.UUID, domain.Enrolment] = {key: e for key, (_, e) in locked.items()}
+        self._of_pair: dict[tuple, list[uuid.UUID]] = {}
+        for key, identity in self.identity.items():
+            self._of_pair.setdefault((identity.learner_id, identity.programme_id), []).append(key)
+        self.changed: dict[uuid.UUID, domain.Enrolment] = {}
+        self.created: dict[uuid.UUID, datetime] = {}  # enrolments opened by a transfer -> when
+        self._history: dict[uuid.UUID, list[domain.Fact]] = {}
+        self._applied: dict[uuid.UUID, list[domain.Fact]] = {}
+
+    def resolve(self, fact: FactIn) -> uuid.UUID:
+        """The enrolment the fact belongs to (domain.resolve), as the batch's earlier facts left them."""
+        candidates = [domain.Candidate(key, self.identity[key].application_id, self.enrolments[key])
+                      for key in self._of_pair.get((fact.learner_id, fact.programme_id), ())]
+        return domain.resolve(candidates, fact.type, fact.occurred_at, fact.enrolment_id, fact.application_id)
 
     async def prefetch(self, facts: list[FactIn]) -> None:
         """Read at once the stored history of every enrolment a fact of this batch comes late to
         (dated before one already applied or before an earlier fact of the batch): one statement
-        for the batch instead of one per late enrolment."""
-        latest: dict[tuple, datetime | None] = {}
-        late: set[tuple] = set()
+        for the batch instead of one per late enrolment. A fact whose enrolment cannot be told yet
+        is left to `history`, which reads it if needed."""
+        latest: dict[uuid.UUID, datetime | None] = {}
+        late: set[uuid.UUID] = set()
         for fact in facts:
-            key = (fact.learner_id, fact.programme_id)
+            try:
+                key = self.resolve(fact)
+            except domain.DomainError:
+                continue
             if key not in latest:
-                enrolment = self.enrolments.get(key)
-                latest[key] = enrolment.last_fact_at if enrolment is not None else None
+                latest[key] = self.enrolments[key].last_fact_at
             last = latest[key]
             if last is not None and fact.occurred_at < last:
                 late.add(key)
@@ -114,70 +138,118 @@ class _Batch:
                 latest[key] = fact.occurred_at
         self._history.update(await store.active_facts_of(self.conn, list(late - self._history.keys())))
 
-    async def history(self, key: tuple) -> list[domain.Fact]:
+    async def history(self, key: uuid.UUID) -> list[domain.Fact]:
         """The enrolment's active facts: stored ones (read once) and those applied earlier in this batch."""
         if key not in self._history:
             self._history.update(await store.active_facts_of(self.conn, [key]))
         return [*self._history[key], *self._applied.get(key, [])]
 
-    def applied(self, key: tuple, fact: domain.Fact, after: domain.Enrolment) -> None:
+    def applied(self, key: uuid.UUID, fact: domain.Fact, after: domain.Enrolment) -> None:
         self.enrolments[key] = self.changed[key] = after
         self._applied.setdefault(key, []).append(fact)
+
+    def open_transfer(self, source: uuid.UUID, programme_id: uuid.UUID, at: datetime) -> Identity:
+        """The enrolment a transfer continues in: started at the transfer, linked to the one it left.
+        Its id follows from the source and the destination, so that a retried transfer opens no other."""
+        left = self.identity[source]
+        key = uuid.uuid5(TRANSFER_NAMESPACE, f"{source}:{programme_id}")
+        identity = Identity(key, left.learner_id, programme_id, transferred_from=source)
+        started = domain.apply_fact(domain.Enrolment("admitted"), "started", at)
+        if key not in self.identity:
+            self.identity[key] = identity
+            self.enrolments[key] = started
+            self._of_pair.setdefault((left.learner_id, programme_id), []).append(key)
+            self._history[key] = []
+            self.created[key] = at
+        self._applied.setdefault(key, []).append(domain.Fact("started", at))
+        return identity
 
 
 async def post_facts(conn: asyncpg.Connection, facts: list[FactIn]) -> list[dict | domain.DomainError]:
     """Apply training facts in the order given, each as if posted alone; one result or refusal per fact.
 
-    Set-based: the enrolments are read and locked in one statement, the facts, enrolments and
-    events written in three, whatever the number of facts. A fact dated after every fact already
-    applied is applied directly; a late one is placed at its date by replaying the enrolment's
-    facts in date order, and refused with the reason of the first fact that no longer fits. A
-    refused fact leaves nothing behind.
+    Set-based: every enrolment of the learners and programmes named is read and locked in one
+    statement, the facts, enrolments and events written in a few, whatever the number of facts.
+    Each fact goes to the enrolment it names, or to the one it fits (domain.resolve). A fact dated
+    after every fact already applied is applied directly; a late one is placed at its date by
+    replaying the enrolment's facts in date order, and refused with the reason of the first fact
+    that no longer fits. A refused fact leaves nothing behind. A transfer opens the enrolment the
+    learner continues in.
     """
-    batch = _Batch(conn, await store.lock_enrolments(conn, {(f.learner_id, f.programme_id) for f in facts}))
+    pairs = {(f.learner_id, f.programme_id) for f in facts}
+    pairs |= {(f.learner_id, f.transfer_to_programme_id) for f in facts if f.transfer_to_programme_id}
+    batch = _Batch(conn, await store.lock_enrolments(conn, pairs))
     await batch.prefetch(facts)
     known = await store.fact_hashes(conn, [f.event_id for f in facts if f.event_id is not None])
+    destinations = {f.transfer_to_programme_id for f in facts if f.transfer_to_programme_id}
+    programmes = set(await store.centres_of_programmes(conn, list(destinations))) if destinations else set()
     results: list[dict | domain.DomainError] = []
     rows, events = [], []
     now = datetime.now(UTC)
     for fact in facts:
-        key = (fact.learner_id, fact.programme_id)
         body_hash = _body_hash(fact)
         if fact.event_id is not None and fact.event_id in known:
-            if known[fact.event_id] != body_hash:
-                results.append(IdempotencyConflict(f"event_id {fact.event_id} was already used for another fact"))
-            else:
-                current = batch.enrolments.get(key)
-                results.append({"event_id": fact.event_id, "result": "duplicate",
-                                "state": current.state if current else None})
+            results.append(_repeated(batch, fact, known[fact.event_id], body_hash))
             continue
         try:
+            key = batch.resolve(fact)
+            if fact.transfer_to_programme_id is not None and fact.transfer_to_programme_id not in programmes:
+                raise UnknownProgramme(f"transfer_to_programme_id {fact.transfer_to_programme_id} is not a programme "
+                                       "of the network")
             result, after, data = await _place(batch, key, fact)
         except domain.DomainError as exc:
             results.append(exc)
             continue
         event_id = fact.event_id or uuid.uuid4()
-        known[event_id] = body_hash  # a second copy later in the batch is a duplicate
+        known[event_id] = (body_hash, key)  # a second copy later in the batch is a duplicate
         batch.applied(key, _as_fact(fact.type, fact.occurred_at, data), after)
-        rows.append((event_id, fact.learner_id, fact.programme_id, fact.type, fact.occurred_at, data, body_hash))
-        events.append(EVENT_CLASS[fact.type].build(
-            event_id=event_id, occurred_at=fact.occurred_at, recorded_at=now, producer=PRODUCER,
-            learner_id=fact.learner_id, programme_id=fact.programme_id, data=data,
-        ))
-        results.append({"event_id": event_id, **result})
-    await store.save_enrolments(conn, batch.changed)
+        identity = batch.identity[key]
+        rows.append((event_id, key, fact.learner_id, fact.programme_id, fact.type, fact.occurred_at, data, body_hash))
+        if fact.transfer_to_programme_id is not None:
+            continued = batch.open_transfer(key, fact.transfer_to_programme_id, fact.occurred_at)
+            data = {**data, "transfer_to_enrolment_id": continued.enrolment_id}
+            start_id = uuid.uuid5(TRANSFER_NAMESPACE, str(event_id))
+            rows.append((start_id, continued.enrolment_id, fact.learner_id, continued.programme_id, "started",
+                         fact.occurred_at, {"transferred_from": str(key)}, body_hash))
+            events.append(_event(fact.type, event_id, fact.occurred_at, now, identity, data))
+            events.append(_event("started", start_id, fact.occurred_at, now, continued,
+                                 {"transferred_from": key}))
+        else:
+            events.append(_event(fact.type, event_id, fact.occurred_at, now, identity, data))
+        results.append({"event_id": event_id, "enrolment_id": key, **result})
+    opened = [(batch.identity[k], batch.enrolments[k], at) for k, at in batch.created.items()]
+    await store.insert_enrolments(conn, opened)
+    await store.save_enrolments(conn, {k: e for k, e in batch.changed.items() if k not in batch.created})
     await store.insert_facts(conn, rows)
     await add_events(conn, events)
     return results
 
 
-async def _place(batch: _Batch, key: tuple, fact: FactIn) -> tuple[dict, domain.Enrolment, dict]:
-    enrolment = batch.enrolments.get(key)
-    if enrolment is None:
-        raise domain.NotAdmitted(f"learner {fact.learner_id} was never admitted to programme {fact.programme_id}")
+def _repeated(batch: _Batch, fact: FactIn, stored: tuple, body_hash: str) -> dict | domain.DomainError:
+    """A fact posted again with its event_id: the first result, or a conflict if the body differs."""
+    stored_hash, enrolment_id = stored
+    if stored_hash != body_hash:
+        return IdempotencyConflict(f"event_id {fact.event_id} was already used for another fact")
+    current = batch.enrolments.get(enrolment_id)
+    return {"event_id": fact.event_id, "result": "duplicate", "enrolment_id": enrolment_id,
+            "state": current.state if current else None}
+
+
+def _event(fact_type: str, event_id: uuid.UUID, occurred_at: datetime, now: datetime, identity: Identity,
+           data: dict):
+    return EVENT_CLASS[fact_type].build(
+        event_id=event_id, occurred_at=occurred_at, recorded_at=now, producer=PRODUCER,
+        learner_id=identity.learner_id, programme_id=identity.programme_id, correlation_id=identity.application_id,
+        data={**data, "enrolment_id": identity.enrolment_id, "application_id": identity.application_id,
+              "session_id": identity.session_id},
+    )
+
+
+async def _place(batch: _Batch, key: uuid.UUID, fact: FactIn) -> tuple[dict, domain.Enrolment, dict]:
+    enrolment = batch.enrolments[key]
     data = _fact_data(fact)
     late = domain.is_late(enrolment, fact.occurred_at)
-    if late and enrolment.state not in ("withdrawn", "no_show"):
+    if late and enrolment.state not in domain.NEVER_STARTED:
         after = _replay([*await batch.history(key), _as_fact(fact.type, fact.occurred_at, data)],
                         f"placed at its date ({fact.occurred_at.isoformat()}), this fact does not fit")
     else:
@@ -228,9 +300,8 @@ async def correct_fact(conn: asyncpg.Connection, event_id: uuid.UUID, body: Corr
         raise UnknownFact(f"no fact {event_id}")
     if row["voided_at"] is not None:
         raise AlreadyVoided(f"fact {event_id} was already voided")
-    learner_id, programme_id = row["learner_id"], row["programme_id"]
-    await store.get_enrolment(conn, learner_id, programme_id, for_update=True)
-    history = await store.active_facts(conn, learner_id, programme_id)
+    identity, _ = await store.lock_enrolment(conn, row["enrolment_id"])
+    history = await store.active_facts(conn, identity.enrolment_id)
     if body.action == "void":
         occurred_at, data = None, None
         facts = [_as_fact(f["fact_type"], f["occurred_at"], f["data"]) for f in history if f["event_id"] != event_id]
@@ -243,21 +314,23 @@ async def correct_fact(conn: asyncpg.Connection, event_id: uuid.UUID, body: Corr
                  else _as_fact(f["fact_type"], f["occurred_at"], f["data"]) for f in history]
     after = _replay(facts, "after this correction the history would not hold") if facts \
         else domain.Enrolment("admitted")
-    await store.save_enrolment(conn, learner_id, programme_id, after)
+    await store.save_enrolments(conn, {identity.enrolment_id: after})
     if body.action == "void":
         await store.void_fact(conn, event_id)
     else:
         await store.amend_fact(conn, event_id, occurred_at, data)
     now = datetime.now(UTC)
-    await add_events(conn, [TrainingCorrected.build(
-        event_id=correction_id, occurred_at=now, recorded_at=now, producer=PRODUCER, learner_id=learner_id,
-        programme_id=programme_id, data={
+    await add_events(conn, [TrainingCorrectedV2.build(
+        event_id=correction_id, occurred_at=now, recorded_at=now, producer=PRODUCER, learner_id=identity.learner_id,
+        programme_id=identity.programme_id, correlation_id=identity.application_id, data={
             "corrected_event_id": event_id, "action": body.action, "fact_type": row["fact_type"],
             "state": after.state, "started_at": after.started_at, "exited_at": after.exited_at,
-            "exit_reason": after.exit_reason, "dropout_cause": after.dropout_cause},
+            "exit_reason": after.exit_reason, "dropout_cause": after.dropout_cause,
+            "enrolment_id": identity.enrolment_id, "application_id": identity.application_id,
+            "session_id": identity.session_id},
     )])
     result = {"correction_id": str(correction_id), "event_id": str(event_id), "action": body.action,
-              "result": "applied", "state": after.state}
+              "result": "applied", "state": after.state, "enrolment_id": str(identity.enrolment_id)}
     before = {"occurred_at": row["occurred_at"].isoformat(), "data": row["data"]}
     after_row = None if data is None else {"occurred_at": occurred_at.isoformat(), "data": data}
     await store.insert_correction(conn, correction_id, event_id, body.action, body_hash, before, after_row, result)
@@ -274,3 +347,8 @@ def _replay(facts: list[domain.Fact], context: str) -> domain.Enrolment:
 class InvalidAmendment(domain.DomainError):
     status = 422
     code = "invalid_amendment"
+
+
+class UnknownProgramme(domain.DomainError):
+    status = 422
+    code = "unknown_programme"

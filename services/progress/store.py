@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from uuid import UUID
 
 from services.progress.domain import Enrolment, Fact
 
@@ -10,70 +12,71 @@ UPSERT_PROGRAMME = """
 INSERT INTO programmes (programme_id, centre_id, duration_months, start_date) VALUES ($1, $2, $3, $4)
 ON CONFLICT (programme_id) DO NOTHING
 """
-GET_ENROLMENT = """
-SELECT state, started_at, exited_at, last_change_at, exit_reason, attendance_hours, dropout_cause, last_fact_at
-FROM enrolments WHERE learner_id = $1 AND programme_id = $2
-"""
-LOCK_ENROLMENT = GET_ENROLMENT + " FOR UPDATE"
-# Every enrolment of a batch locked at once, in the order of the keys given (lock_enrolments sorts
-# them), so that concurrent batches cannot deadlock. A lateral lookup per key rather than a join: on a
-# table growing faster than its statistics, the planner chose to hash-join a full scan of the
-# enrolments for every batch (12 ms a batch at 50,000 rows, growing), against 1 ms this way.
-LOCK_ENROLMENTS = """
-SELECT e.learner_id, e.programme_id, e.state, e.started_at, e.exited_at, e.last_change_at, e.exit_reason,
-       e.attendance_hours, e.dropout_cause, e.last_fact_at
+ENROLMENT_COLUMNS = """e.enrolment_id, e.learner_id, e.programme_id, e.application_id, e.session_id,
+       e.transferred_from, e.state, e.started_at, e.exited_at, e.last_change_at, e.exit_reason, e.attendance_hours,
+       e.dropout_cause, e.last_fact_at"""
+LOCK_ENROLMENT = f"SELECT {ENROLMENT_COLUMNS} FROM enrolments e WHERE e.enrolment_id = $1 FOR UPDATE"
+# Every enrolment of a batch's learners and programmes locked at once, in the order of the keys
+# given (lock_enrolments sorts them), so that concurrent batches cannot deadlock. A lateral lookup
+# per key rather than a join: on a table growing faster than its statistics, the planner chose to
+# hash-join a full scan of the enrolments for every batch, against an index lookup this way.
+LOCK_ENROLMENTS = f"""
+SELECT {ENROLMENT_COLUMNS}
 FROM unnest($1::uuid[], $2::uuid[]) AS k(learner_id, programme_id)
 CROSS JOIN LATERAL (
-    SELECT * FROM enrolments e WHERE e.learner_id = k.learner_id AND e.programme_id = k.programme_id FOR UPDATE
+    SELECT * FROM enrolments e WHERE e.learner_id = k.learner_id AND e.programme_id = k.programme_id
+    ORDER BY e.enrolment_id FOR UPDATE
 ) AS e
 """
+LOCK_ENROLMENTS_OF_APPLICATIONS = f"""
+SELECT {ENROLMENT_COLUMNS} FROM enrolments e WHERE e.application_id = ANY($1::uuid[])
+ORDER BY e.enrolment_id FOR UPDATE
+"""
 INSERT_ENROLMENTS = """
-INSERT INTO enrolments (learner_id, programme_id, application_id, state, admitted_at)
-SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[])
-ON CONFLICT (learner_id, programme_id) DO NOTHING
+INSERT INTO enrolments (enrolment_id, learner_id, programme_id, application_id, session_id, transferred_from, state,
+                        admitted_at, started_at, last_change_at, last_fact_at)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[], $7::text[],
+                     $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[])
+ON CONFLICT (enrolment_id) DO NOTHING
 """
 SAVE_ENROLMENTS = """
 UPDATE enrolments e SET state = u.state, started_at = u.started_at, exited_at = u.exited_at,
        last_change_at = u.last_change_at, exit_reason = u.exit_reason, attendance_hours = u.attendance_hours,
        dropout_cause = u.dropout_cause, last_fact_at = u.last_fact_at, updated_at = now()
-FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[], $7::text[],
-            $8::float8[], $9::text[], $10::timestamptz[])
-     AS u(learner_id, programme_id, state, started_at, exited_at, last_change_at, exit_reason, attendance_hours,
+FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[], $6::text[],
+            $7::float8[], $8::text[], $9::timestamptz[])
+     AS u(enrolment_id, state, started_at, exited_at, last_change_at, exit_reason, attendance_hours,
           dropout_cause, last_fact_at)
-WHERE e.learner_id = u.learner_id AND e.programme_id = u.programme_id
-"""
-SAVE_ENROLMENT = """
-UPDATE enrolments SET state = $3, started_at = $4, exited_at = $5, last_change_at = $6,
-       exit_reason = $7, attendance_hours = $8, dropout_cause = $9, last_fact_at = $10, updated_at = now()
-WHERE learner_id = $1 AND programme_id = $2
+WHERE e.enrolment_id = u.enrolment_id
 """
 GET_FACT = """
-SELECT event_id, learner_id, programme_id, fact_type, occurred_at, data, body_hash, voided_at
+SELECT event_id, enrolment_id, learner_id, programme_id, fact_type, occurred_at, data, body_hash, voided_at
 FROM facts WHERE event_id = $1
 """
 GET_FACT_FOR_UPDATE = GET_FACT + " FOR UPDATE"
-FACT_HASHES = "SELECT event_id, body_hash FROM facts WHERE event_id = ANY($1::uuid[])"
+FACT_HASHES = "SELECT event_id, body_hash, enrolment_id FROM facts WHERE event_id = ANY($1::uuid[])"
 INSERT_FACTS = """
-INSERT INTO facts (event_id, learner_id, programme_id, fact_type, occurred_at, data, body_hash)
-SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[], $6::jsonb[], $7::text[])
+INSERT INTO facts (event_id, enrolment_id, learner_id, programme_id, fact_type, occurred_at, data, body_hash)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[], $7::jsonb[],
+                     $8::text[])
 """
 CENTRES_OF_PROGRAMMES = "SELECT programme_id, centre_id FROM programmes WHERE programme_id = ANY($1::uuid[])"
 ACTIVE_FACTS = """
 SELECT event_id, fact_type, occurred_at, data FROM facts
-WHERE learner_id = $1 AND programme_id = $2 AND voided_at IS NULL ORDER BY occurred_at, seq
+WHERE enrolment_id = $1 AND voided_at IS NULL ORDER BY occurred_at, seq
 """
 # The active facts of many enrolments at once (a batch's late facts), each enrolment's in date order,
 # with the values the state machine reads taken out of `data` by PostgreSQL rather than in Python.
 # Looked up per key, like LOCK_ENROLMENTS, so that the facts table is never scanned whole.
 ACTIVE_FACTS_OF = """
-SELECT k.learner_id, k.programme_id, f.fact_type, f.occurred_at, coalesce((f.data->>'hours')::float8, 0.0),
+SELECT k.enrolment_id, f.fact_type, f.occurred_at, coalesce((f.data->>'hours')::float8, 0.0),
        CASE WHEN f.fact_type = 'exited' THEN f.data->>'reason' END, f.data->>'dropout_cause'
-FROM unnest($1::uuid[], $2::uuid[]) AS k(learner_id, programme_id)
+FROM unnest($1::uuid[]) AS k(enrolment_id)
 CROSS JOIN LATERAL (
     SELECT fact_type, occurred_at, data, seq FROM facts f
-    WHERE f.learner_id = k.learner_id AND f.programme_id = k.programme_id AND f.voided_at IS NULL
+    WHERE f.enrolment_id = k.enrolment_id AND f.voided_at IS NULL
 ) AS f
-ORDER BY k.learner_id, k.programme_id, f.occurred_at, f.seq
+ORDER BY k.enrolment_id, f.occurred_at, f.seq
 """
 VOID_FACT = "UPDATE facts SET voided_at = now() WHERE event_id = $1"
 AMEND_FACT = "UPDATE facts SET occurred_at = $2, data = $3 WHERE event_id = $1"
@@ -84,19 +87,30 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)
 """
 SUMMARY = "SELECT state, count(*) AS n FROM enrolments GROUP BY state"
 ENROLMENT_VIEW = """
-SELECT learner_id, programme_id, application_id, state, admitted_at, started_at, exited_at,
-       exit_reason, dropout_cause, attendance_hours
+SELECT enrolment_id, learner_id, programme_id, application_id, session_id, transferred_from, state, admitted_at,
+       started_at, exited_at, exit_reason, dropout_cause, attendance_hours
 FROM enrolments WHERE learner_id = $1 AND programme_id = $2
+ORDER BY admitted_at DESC NULLS LAST, started_at DESC NULLS LAST, enrolment_id
 """
 ENROLMENT_FACTS = """
 SELECT event_id, fact_type AS type, occurred_at, recorded_at, data, voided_at FROM facts
-WHERE learner_id = $1 AND programme_id = $2 ORDER BY occurred_at, seq
+WHERE enrolment_id = $1 ORDER BY occurred_at, seq
 """
 
 
-def _to_enrolment(row) -> Enrolment | None:
-    if row is None:
-        return None
+@dataclass(frozen=True)
+class Identity:
+    """Who and what an enrolment is about; its state is the domain's Enrolment."""
+
+    enrolment_id: UUID
+    learner_id: UUID
+    programme_id: UUID
+    application_id: UUID | None = None
+    session_id: UUID | None = None
+    transferred_from: UUID | None = None
+
+
+def _to_enrolment(row) -> Enrolment:
     return Enrolment(
         state=row["state"], started_at=row["started_at"], exited_at=row["exited_at"],
         last_change_at=row["last_change_at"], exit_reason=row["exit_reason"],
@@ -105,57 +119,69 @@ def _to_enrolment(row) -> Enrolment | None:
     )
 
 
+def _to_identity(row) -> Identity:
+    return Identity(row["enrolment_id"], row["learner_id"], row["programme_id"], row["application_id"],
+                    row["session_id"], row["transferred_from"])
+
+
 async def upsert_programme(conn, programme_id, centre_id, duration_months, start_date) -> None:
     await conn.execute(UPSERT_PROGRAMME, programme_id, centre_id, duration_months, start_date)
 
 
-async def get_enrolment(conn, learner_id, programme_id, for_update: bool = False) -> Enrolment | None:
-    return _to_enrolment(await conn.fetchrow(LOCK_ENROLMENT if for_update else GET_ENROLMENT,
-                                             learner_id, programme_id))
+async def lock_enrolment(conn, enrolment_id) -> tuple[Identity, Enrolment] | None:
+    row = await conn.fetchrow(LOCK_ENROLMENT, enrolment_id)
+    return None if row is None else (_to_identity(row), _to_enrolment(row))
 
 
-async def lock_enrolments(conn, keys: Iterable[tuple]) -> dict[tuple, Enrolment]:
-    """The enrolments of these (learner_id, programme_id) keys that exist, locked in key order."""
+async def lock_enrolments(conn, keys: Iterable[tuple]) -> dict[UUID, tuple[Identity, Enrolment]]:
+    """Every enrolment of these (learner_id, programme_id) keys, locked in key order: id -> (identity, state)."""
     # UUIDs' own comparisons are Python code; their integers give the same order, four times faster.
     keys = sorted(keys, key=lambda k: (k[0].int, k[1].int))
     if not keys:
         return {}
     rows = await conn.fetch(LOCK_ENROLMENTS, [k[0] for k in keys], [k[1] for k in keys])
-    return {(r["learner_id"], r["programme_id"]): _to_enrolment(r) for r in rows}
+    return {r["enrolment_id"]: (_to_identity(r), _to_enrolment(r)) for r in rows}
 
 
-async def insert_enrolments(conn, rows: list[tuple]) -> None:
-    """Rows of (learner_id, programme_id, application_id, state, admitted_at)."""
+async def lock_enrolments_of_applications(conn, application_ids: list) -> dict[UUID, tuple[Identity, Enrolment]]:
+    """The enrolments these admitted applications opened, locked: application_id -> (identity, state)."""
+    if not application_ids:
+        return {}
+    rows = await conn.fetch(LOCK_ENROLMENTS_OF_APPLICATIONS, application_ids)
+    return {r["application_id"]: (_to_identity(r), _to_enrolment(r)) for r in rows}
+
+
+async def insert_enrolments(conn, rows: list[tuple[Identity, Enrolment, object]]) -> None:
+    """New enrolments: (identity, state, admitted_at)."""
     if rows:
-        await conn.execute(INSERT_ENROLMENTS, *(list(c) for c in zip(*rows, strict=True)))
+        await conn.execute(INSERT_ENROLMENTS, *(list(c) for c in zip(*[
+            (i.enrolment_id, i.learner_id, i.programme_id, i.application_id, i.session_id, i.transferred_from,
+             e.state, admitted_at, e.started_at, e.last_change_at, e.last_fact_at)
+            for i, e, admitted_at in rows], strict=True)))
 
 
-async def save_enrolments(conn, enrolments: dict[tuple, Enrolment]) -> None:
+async def save_enrolments(conn, enrolments: dict[UUID, Enrolment]) -> None:
     if not enrolments:
         return
     keys, values = list(enrolments), list(enrolments.values())
     await conn.execute(
-        SAVE_ENROLMENTS, [k[0] for k in keys], [k[1] for k in keys], [e.state for e in values],
+        SAVE_ENROLMENTS, keys, [e.state for e in values],
         [e.started_at for e in values], [e.exited_at for e in values], [e.last_change_at for e in values],
         [e.exit_reason for e in values], [e.attendance_hours for e in values], [e.dropout_cause for e in values],
         [e.last_fact_at for e in values],
     )
 
 
-async def save_enrolment(conn, learner_id, programme_id, e: Enrolment) -> None:
-    await conn.execute(SAVE_ENROLMENT, learner_id, programme_id, e.state, e.started_at, e.exited_at,
-                       e.last_change_at, e.exit_reason, e.attendance_hours, e.dropout_cause, e.last_fact_at)
-
-
 async def fact_hashes(conn, event_ids: list) -> dict:
-    """event_id -> body_hash of the facts among these that exist."""
+    """event_id -> (body_hash, enrolment_id) of the facts among these that exist."""
     if not event_ids:
         return {}
-    return {r["event_id"]: r["body_hash"] for r in await conn.fetch(FACT_HASHES, event_ids)}
+    return {r["event_id"]: (r["body_hash"], r["enrolment_id"]) for r in await conn.fetch(FACT_HASHES, event_ids)}
 
 
 async def insert_facts(conn, rows: list[tuple]) -> None:
-    """Rows of (event_id, learner_id, programme_id, fact_type, occurred_at, data, body_hash), in arrival order."""
+    """Rows of (event_id, enrolment_id, learner_id, programme_id, fact_type, occurred_at, data, body_hash), in
+    arrival order."""
     if rows:
         await conn.execute(INSERT_FACTS, *(list(c) for c in zip(*rows, strict=True)))
 
@@ -169,16 +195,16 @@ async def get_fact(conn, event_id, for_update: bool = False) -> dict | None:
     return dict(row) if row else None
 
 
-async def active_facts(conn, learner_id, programme_id) -> list[dict]:
-    return [dict(r) for r in await conn.fetch(ACTIVE_FACTS, learner_id, programme_id)]
+async def active_facts(conn, enrolment_id) -> list[dict]:
+    return [dict(r) for r in await conn.fetch(ACTIVE_FACTS, enrolment_id)]
 
 
-async def active_facts_of(conn, keys: list[tuple]) -> dict[tuple, list[Fact]]:
-    """(learner_id, programme_id) -> its active facts in date order, for every key (empty if none)."""
-    found: dict[tuple, list[Fact]] = {key: [] for key in keys}
-    if keys:
-        for r in await conn.fetch(ACTIVE_FACTS_OF, [k[0] for k in keys], [k[1] for k in keys]):
-            found[(r[0], r[1])].append(Fact(r[2], r[3], r[4], r[5], r[6]))
+async def active_facts_of(conn, enrolment_ids: list) -> dict[UUID, list[Fact]]:
+    """enrolment_id -> its active facts in date order, for every id (empty if none)."""
+    found: dict[UUID, list[Fact]] = {key: [] for key in enrolment_ids}
+    if enrolment_ids:
+        for r in await conn.fetch(ACTIVE_FACTS_OF, enrolment_ids):
+            found[r[0]].append(Fact(r[1], r[2], r[3], r[4], r[5]))
     return found
 
 
@@ -204,11 +230,13 @@ async def summary(conn) -> dict[str, int]:
 
 
 async def enrolment_view(conn, learner_id, programme_id) -> dict | None:
-    row = await conn.fetchrow(ENROLMENT_VIEW, learner_id, programme_id)
-    if row is None:
+    """The learner's latest enrolment in the programme with its facts, and her other enrolments there."""
+    rows = [dict(r) for r in await conn.fetch(ENROLMENT_VIEW, learner_id, programme_id)]
+    if not rows:
         return None
-    view = dict(row)
-    view["facts"] = [dict(r) for r in await conn.fetch(ENROLMENT_FACTS, learner_id, programme_id)]
+    view, others = rows[0], rows[1:]
+    view["facts"] = [dict(r) for r in await conn.fetch(ENROLMENT_FACTS, view["enrolment_id"])]
+    view["other_enrolments"] = others
     return view
 
 

@@ -1,11 +1,14 @@
-"""Every event of the journey, version 1.
+"""Every event of the journey.
 
 Rules (see docs/architecture.md): a field is never removed or retyped inside a
-version; new optional fields may be added; consumers ignore unknown fields.
+version; new optional fields may be added; consumers ignore unknown fields. A change of
+meaning is a new version beside the old one (training events v2 name the enrolment: a v1
+consumer, which keys a learner's training by programme, must not read them).
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime
 from typing import Literal
 from uuid import UUID
@@ -107,6 +110,8 @@ class ApplicationDecidedDataV2(EventData):
     session_id: UUID | None = None
     decision: DecisionV2
     reason: str | None = None
+    # Added within v2 (optional): for an admission, the age band at the session's start.
+    age_band_at_entry: AgeBand | None = None
 
 
 class ApplicationDecidedV2(Envelope):
@@ -203,6 +208,109 @@ class TrainingCorrected(Envelope):
     data: TrainingCorrectedData
 
 
+# --- training, v2: every fact names its enrolment -------------------------------------
+
+
+def legacy_enrolment_id(learner_id: UUID, programme_id: UUID) -> UUID:
+    """The enrolment of a v1 training event (one per learner and programme, before enrolments had
+    their own id). The services' migrations compute the same in SQL:
+    md5(learner_id::text || ':' || programme_id::text)::uuid."""
+    return UUID(hashlib.md5(f"{learner_id}:{programme_id}".encode()).hexdigest())
+
+
+class EnrolmentRef(EventData):
+    """The enrolment a training fact belongs to: one per admission (its id is the admitted
+    application's), or one continued in another programme after a transfer (no application)."""
+
+    enrolment_id: UUID
+    application_id: UUID | None = None
+    session_id: UUID | None = None
+
+
+class TrainingStartedDataV2(EnrolmentRef):
+    # The enrolment left by a transfer that this one continues (the same journey, not a new learner).
+    transferred_from: UUID | None = None
+
+
+class TrainingStartedV2(Envelope):
+    EVENT_TYPE = "training.started"
+    SCHEMA_VERSION = 2
+    data: TrainingStartedDataV2
+
+
+class TrainingAttendanceDataV2(TrainingAttendanceData, EnrolmentRef):
+    pass
+
+
+class TrainingAttendanceV2(Envelope):
+    EVENT_TYPE = "training.attendance"
+    SCHEMA_VERSION = 2
+    data: TrainingAttendanceDataV2
+
+
+class TrainingMilestoneDataV2(TrainingMilestoneData, EnrolmentRef):
+    pass
+
+
+class TrainingMilestoneV2(Envelope):
+    EVENT_TYPE = "training.milestone"
+    SCHEMA_VERSION = 2
+    data: TrainingMilestoneDataV2
+
+
+class TrainingInterruptedDataV2(TrainingInterruptedData, EnrolmentRef):
+    pass
+
+
+class TrainingInterruptedV2(Envelope):
+    EVENT_TYPE = "training.interrupted"
+    SCHEMA_VERSION = 2
+    data: TrainingInterruptedDataV2
+
+
+class TrainingResumedDataV2(EnrolmentRef):
+    pass
+
+
+class TrainingResumedV2(Envelope):
+    EVENT_TYPE = "training.resumed"
+    SCHEMA_VERSION = 2
+    data: TrainingResumedDataV2
+
+
+class TrainingExitedDataV2(TrainingExitedData, EnrolmentRef):
+    # A transfer names the enrolment it continues in (not an exit from the network).
+    transfer_to_enrolment_id: UUID | None = None
+    transfer_to_programme_id: UUID | None = None
+
+
+class TrainingExitedV2(Envelope):
+    EVENT_TYPE = "training.exited"
+    SCHEMA_VERSION = 2
+    data: TrainingExitedDataV2
+
+
+class TrainingCorrectedDataV2(TrainingCorrectedData, EnrolmentRef):
+    pass
+
+
+class TrainingCorrectedV2(Envelope):
+    EVENT_TYPE = "training.corrected"
+    SCHEMA_VERSION = 2
+    data: TrainingCorrectedDataV2
+
+
+TRAINING_V2 = (TrainingStartedV2, TrainingAttendanceV2, TrainingMilestoneV2, TrainingInterruptedV2,
+               TrainingResumedV2, TrainingExitedV2, TrainingCorrectedV2)
+
+
+def enrolment_of(event: Envelope) -> UUID:
+    """The enrolment a training event belongs to, whatever its version."""
+    if isinstance(event, TRAINING_V2):
+        return event.data.enrolment_id
+    return legacy_enrolment_id(event.learner_id, event.programme_id)
+
+
 # --- outcomes -------------------------------------------------------------------
 
 
@@ -262,6 +370,7 @@ EVENT_TYPES: dict[tuple[str, int], type[Envelope]] = {
         TrainingResumed,
         TrainingExited,
         TrainingCorrected,
+        *TRAINING_V2,
         FollowupDue,
         FollowupClosed,
         OutcomeRecorded,

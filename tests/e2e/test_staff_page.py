@@ -86,16 +86,15 @@ def test_staff_log_an_attempt_record_an_outcome_and_see_it_counted(stack, browse
     assert width >= 1200 and height >= 400 and shot.stat().st_size > 20_000
 
     # Keyboard only: Tab to the first follow-up link and open it with Enter.
-    learner = rows.first.get_attribute("data-learner")
+    followup = rows.first.get_attribute("data-followup")
     for _ in range(40):
         page.keyboard.press("Tab")
         href = page.evaluate("document.activeElement.getAttribute('href') || ''")
         if href.startswith("/staff/followups/"):
             break
-    assert learner in href
+    assert href == f"/staff/followups/{followup}"  # a follow-up is addressed by its own id
     page.keyboard.press("Enter")
     page.wait_for_url(f"**{href}")
-    programme = href.rsplit("/", 1)[1]
     exit_year = int(page.locator("main p").first.inner_text().split("left on ")[1][:4])
     assert "@example.org" in page.inner_text("body")  # contact details fetched from intake just now
     before = key_figures(stack, exit_year)
@@ -114,18 +113,18 @@ def test_staff_log_an_attempt_record_an_outcome_and_see_it_counted(stack, browse
     page.click("text=Record outcome")
     page.wait_for_url("**/staff?done=*")
     assert "Outcome recorded." in page.inner_text("main")
-    assert page.locator(f"tr[data-learner='{learner}']").count() == 0  # it left the worklist
+    assert page.locator(f"tr[data-followup='{followup}']").count() == 0  # it left the worklist
 
     after = key_figures(stack, exit_year)
     assert after["outcomes_recorded"] == before["outcomes_recorded"] + 1
     assert after["outcomes_by_situation"]["permanent_contract"] == \
         before["outcomes_by_situation"]["permanent_contract"] + 1
-    detail = httpx.get(f"{outcomes}/followups/{learner}/{programme}", headers=stack.headers, timeout=10).json()
+    detail = httpx.get(f"{outcomes}/followups/{followup}", headers=stack.headers, timeout=10).json()
     assert detail["status"] == "recorded" and detail["attempts"][0]["result"] == "no_answer"
     assert detail["outcomes"][0]["situations"] == ["permanent_contract", "further_study"]
 
     # A wrong form answers with the reason, on the page, and stores nothing.
-    page.goto(f"{outcomes}/staff/followups/{learner}/{programme}")
+    page.goto(f"{outcomes}/staff/followups/{followup}")
     page.check("#situation-inactive")
     page.check("#digital_job")
     page.click("text=Save the correction")

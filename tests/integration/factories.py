@@ -7,11 +7,14 @@ from datetime import UTC, date, datetime
 
 from shared.contracts import (
     ApplicationDecided,
+    ApplicationDecidedV2,
     ApplicationSubmitted,
     ProgrammeRegistered,
     TrainingCorrected,
     TrainingExited,
+    TrainingExitedV2,
     TrainingStarted,
+    TrainingStartedV2,
 )
 
 
@@ -30,12 +33,11 @@ def programme(programme_id, start: date = date(2020, 3, 2), capacity: int = 20, 
         "job_family": "M1805", "duration_months": 7, "capacity": capacity, "start_date": start})
 
 
-def submitted(learner_id, programme_id, at="2020-01-10T10:00:00", **profile):
+def submitted(learner_id, programme_id, at="2020-01-10T10:00:00", application_id=None, **profile):
     values = {"gender": "female", "education_level": "4", "age_band": "under_26", "qpv": True, "zrr": False,
               "job_seeker": True, "region": "32"} | profile
-    return ApplicationSubmitted.build(**envelope(learner_id, programme_id, at, "intake"),
-                                      data={"application_id": uuid.uuid5(learner_id, str(programme_id)),
-                                            "profile": values})
+    return ApplicationSubmitted.build(**envelope(learner_id, programme_id, at, "intake"), data={
+        "application_id": application_id or uuid.uuid5(learner_id, str(programme_id)), "profile": values})
 
 
 def decided(learner_id, programme_id, decision="admitted", at="2020-02-01T10:00:00"):
@@ -61,3 +63,17 @@ def corrected(learner_id, programme_id, state="exited", started_at="2020-03-02T0
         "state": state, "started_at": moment(started_at) if started_at else None,
         "exited_at": moment(exited_at) if exited_at else None,
         "exit_reason": exit_reason})
+
+
+def admitted(learner_id, programme_id, application_id, session_id=None, at="2020-02-01T10:00:00",
+             decision="admitted"):
+    """A decision as intake publishes it (v2), on an application of its own: one per session."""
+    return ApplicationDecidedV2.build(**envelope(learner_id, programme_id, at, "intake"), data={
+        "application_id": application_id, "session_id": session_id, "decision": decision})
+
+
+def training_v2(kind, learner_id, programme_id, enrolment_id, at, **data):
+    """A training event as progress publishes it (v2), naming its enrolment."""
+    cls = {"started": TrainingStartedV2, "exited": TrainingExitedV2}[kind]
+    return cls.build(**envelope(learner_id, programme_id, at, "progress"), data={
+        "enrolment_id": enrolment_id, "application_id": data.pop("application_id", enrolment_id), **data})

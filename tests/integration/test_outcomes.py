@@ -240,3 +240,58 @@ async def test_several_situations_count_under_the_first_by_priority(app, kafka):
     payloads = [json.loads(r.value) for r in published]
     assert [p["data"]["situations"] for p in payloads] == [["fixed_term_under_6m", "further_study"],
                                                            ["further_study", "job_seeker"]]
+
+
+async def test_each_enrolment_has_its_follow_up_and_a_person_counts_once(app, kafka):
+    """Re-admitted after a drop-out: two enrolments, two exits, two follow-ups (each addressed by its
+    own id); one learner in the counts. A transfer is no exit: its follow-up opens at the final exit,
+    and the transferred person is one learner."""
+    p, q = uuid.uuid4(), uuid.uuid4()
+    again, moved = uuid.uuid4(), uuid.uuid4()
+    first, second, origin = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    continued = uuid.uuid4()
+    events = [
+        f.programme(p), f.programme(q),
+        f.submitted(again, p, application_id=first, gender="male"), f.admitted(again, p, first),
+        # her latest admission says female: she counts so, once
+        f.submitted(again, p, application_id=second), f.admitted(again, p, second, at="2020-06-01T10:00:00"),
+        f.training_v2("started", again, p, first, "2020-03-02T09:00:00"),
+        f.training_v2("exited", again, p, first, "2020-04-10T17:00:00", reason="dropped_out", dropout_cause="health"),
+        f.training_v2("started", again, p, second, "2020-09-07T09:00:00"),
+        f.training_v2("exited", again, p, second, "2020-12-18T17:00:00", reason="certified"),
+        f.submitted(moved, p, application_id=origin), f.admitted(moved, p, origin),
+        f.training_v2("started", moved, p, origin, "2020-03-02T09:00:00"),
+        f.training_v2("exited", moved, p, origin, "2020-05-04T17:00:00", reason="transferred",
+                      transfer_to_enrolment_id=continued, transfer_to_programme_id=q),
+        f.training_v2("started", moved, q, continued, "2020-05-04T17:00:00", application_id=None,
+                      transferred_from=origin),
+        f.training_v2("exited", moved, q, continued, "2020-11-20T17:00:00", application_id=None,
+                      reason="completed"),
+    ]
+    async with running(app) as client:
+        await publish(kafka, events)
+        await applied(client, len(events))
+        ambiguous = await client.get(f"/followups/{again}/{p}")
+        listed = (await client.get("/followups", params={"limit": 100})).json()["items"]
+        mine = sorted((i for i in listed if i["learner_id"] == str(again)), key=lambda i: i["exit_date"])
+        by_id = [(await client.get(f"/followups/{i['followup_id']}")).json() for i in mine]
+        recorded = await client.post(f"/followups/{mine[1]['followup_id']}/outcome", json={
+            "situation": "permanent_contract", "digital_job": True, "observed_on": "2021-06-18"})
+        single = await client.get(f"/followups/{moved}/{q}")
+        none = await client.get(f"/followups/{moved}/{p}")
+        counts = (await client.get("/key-figures", params={"year": 2020})).json()["counts"]
+        by_programme = (await client.get("/key-figures", params={"year": 2020, "by": "programme"})).json()
+    assert ambiguous.status_code == 409 and ambiguous.json()["code"] == "ambiguous_followup"
+    assert [i["exit_reason"] for i in mine] == ["dropped_out", "certified"]
+    assert [d["enrolment_id"] for d in by_id] == [str(first), str(second)]
+    assert recorded.status_code == 201 and recorded.json()["followup_id"] == mine[1]["followup_id"]
+    assert single.status_code == 200 and single.json()["exit_reason"] == "completed"
+    assert none.status_code == 404  # the transfer opened no follow-up
+    assert counts["learners_started"] == 2 and counts["learners_trained_or_in_training"] == 2
+    assert counts["learners_women"] == 2
+    assert counts["exits_total"] == 3 and counts["followups_in_scope"] == 3 and counts["outcomes_recorded"] == 1
+    groups = {g["key"]: g["counts"] for g in by_programme["breakdown"]["groups"]}
+    # in programme p both people trained; the transferred one trained in q too
+    assert groups[str(p)]["learners_trained_or_in_training"] == 2
+    assert groups[str(q)]["learners_trained_or_in_training"] == 1
+    assert groups[str(q)]["learners_started"] == 1 and groups[str(p)]["learners_started"] == 2

@@ -201,3 +201,119 @@ async def test_a_batch_means_what_the_same_facts_posted_one_by_one_mean(app, kaf
         assert {k: views[a][k] for k in fields} == {k: views[b][k] for k in fields}
         assert [(x["type"], x["occurred_at"]) for x in views[a]["facts"]] == \
                [(x["type"], x["occurred_at"]) for x in views[b]["facts"]]
+
+
+async def enrolments_of(client, learner, programme, n):
+    async def all_there():
+        r = await client.get(f"/enrolments/{learner}/{programme}")
+        return r.status_code == 200 and 1 + len(r.json()["other_enrolments"]) == n and r.json()
+    return await eventually(all_there)
+
+
+async def test_one_enrolment_per_admission_readmitted_after_dropping_out(app, kafka):
+    """A learner drops out of the March session and is admitted to the September one: a second
+    enrolment, which her facts find without naming it, and each event names its enrolment."""
+    learner, programme = uuid.uuid4(), uuid.uuid4()
+    first, second = uuid.uuid4(), uuid.uuid4()
+    s1, s2 = uuid.uuid4(), uuid.uuid4()
+    async with running(app) as client:
+        await publish(kafka, [f.programme(programme), f.admitted(learner, programme, first, s1)])
+        await enrolments_of(client, learner, programme, 1)
+        for step in (fact(learner, programme, "started", "2020-03-02T09:00:00+01:00"),
+                     fact(learner, programme, "exited", "2020-04-10T17:00:00+02:00", exit_reason="dropped_out",
+                          dropout_cause="personal")):
+            r = await client.post("/facts", json=step)
+            assert r.status_code == 201 and r.json()["enrolment_id"] == str(first), r.text
+        await publish(kafka, [f.admitted(learner, programme, second, s2, at="2020-08-01T10:00:00")])
+        await enrolments_of(client, learner, programme, 2)
+        started = await client.post("/facts", json=fact(learner, programme, "started", "2020-09-07T09:00:00+02:00"))
+        late = await client.post("/facts", json=fact(learner, programme, "attendance", "2020-03-31T18:00:00+02:00",
+                                                     hours=70))
+        ended = await client.post("/facts", json=fact(learner, programme, "exited", "2021-03-05T17:00:00+01:00",
+                                                      exit_reason="certified"))
+        view = await enrolments_of(client, learner, programme, 2)
+
+        async def published():
+            records = [r for r in await read_topic(kafka, "parcours.training") if r.key == str(learner).encode()]
+            return len(records) == 5 and records
+        events = events_of(await eventually(published))
+    assert started.json()["enrolment_id"] == str(second) and started.json()["state"] == "started"
+    assert late.json()["enrolment_id"] == str(first) and late.json()["placed"] == "late"
+    assert ended.json()["enrolment_id"] == str(second)
+    assert (view["enrolment_id"], view["state"], view["session_id"]) == (str(second), "exited", str(s2))
+    assert view["other_enrolments"][0]["state"] == "exited" and view["other_enrolments"][0]["exit_reason"] == \
+        "dropped_out"
+    assert [(e.event_type, e.schema_version, str(e.data.enrolment_id)) for e in events] == [
+        ("training.started", 2, str(first)), ("training.exited", 2, str(first)),
+        ("training.started", 2, str(second)), ("training.attendance", 2, str(first)),
+        ("training.exited", 2, str(second))]
+    assert events[2].data.session_id == s2 and events[2].data.application_id == second
+
+
+async def test_two_admissions_one_start_must_name_the_enrolment(app, kafka):
+    """Admitted to two sessions of a programme, a learner starts one: a start that does not say
+    which is refused with both enrolments named; named, it applies, and the other stays admitted."""
+    learner, programme = uuid.uuid4(), uuid.uuid4()
+    a, b = uuid.uuid4(), uuid.uuid4()
+    async with running(app) as client:
+        await publish(kafka, [f.programme(programme), f.admitted(learner, programme, a, uuid.uuid4()),
+                              f.admitted(learner, programme, b, uuid.uuid4())])
+        await enrolments_of(client, learner, programme, 2)
+        vague = await client.post("/facts", json=fact(learner, programme, "started", "2020-03-02T09:00:00Z"))
+        named = await client.post("/facts", json=fact(learner, programme, "started", "2020-03-02T09:00:00Z",
+                                                      application_id=str(b)))
+        then = await client.post("/facts", json=fact(learner, programme, "attendance", "2020-03-31T18:00:00Z",
+                                                     hours=35))
+        wrong = await client.post("/facts", json=fact(learner, programme, "attendance", "2020-03-31T18:00:00Z",
+                                                     hours=35, enrolment_id=str(uuid.uuid4())))
+        await publish(kafka, [f.admitted(learner, programme, a, decision="no_show", at="2020-03-10T10:00:00")])
+        view = await enrolments_of(client, learner, programme, 2)
+
+        async def no_show():
+            r = (await client.get(f"/enrolments/{learner}/{programme}")).json()
+            states = {e["enrolment_id"]: e["state"] for e in [r, *r["other_enrolments"]]}
+            return states[str(a)] == "no_show" and states
+        states = await eventually(no_show)
+    assert vague.status_code == 409 and vague.json()["code"] == "ambiguous_enrolment"
+    assert str(a) in vague.json()["detail"] and str(b) in vague.json()["detail"]
+    assert named.status_code == 201 and named.json()["enrolment_id"] == str(b)
+    assert then.status_code == 201 and then.json()["enrolment_id"] == str(b)  # the only one started
+    assert wrong.status_code == 422 and wrong.json()["code"] == "not_admitted"
+    assert states == {str(a): "no_show", str(b): "started"} and view
+
+
+async def test_a_transfer_continues_in_another_programme_without_a_new_application(app, kafka):
+    learner, source, destination = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    application = uuid.uuid4()
+    async with running(app) as client:
+        await publish(kafka, [f.programme(source), f.programme(destination),
+                              f.admitted(learner, source, application, uuid.uuid4())])
+        await enrolments_of(client, learner, source, 1)
+        await client.post("/facts", json=fact(learner, source, "started", "2020-03-02T09:00:00Z"))
+        unknown = await client.post("/facts", json=fact(learner, source, "exited", "2020-05-04T17:00:00Z",
+                                                        exit_reason="transferred",
+                                                        transfer_to_programme_id=str(uuid.uuid4())))
+        moved = await client.post("/facts", json=fact(learner, source, "exited", "2020-05-04T17:00:00Z",
+                                                      exit_reason="transferred",
+                                                      transfer_to_programme_id=str(destination)))
+        there = await client.post("/facts", json=fact(learner, destination, "attendance", "2020-05-31T18:00:00Z",
+                                                      hours=60))
+        done = await client.post("/facts", json=fact(learner, destination, "exited", "2020-11-02T17:00:00Z",
+                                                     exit_reason="certified"))
+        continued = (await client.get(f"/enrolments/{learner}/{destination}")).json()
+
+        async def published():
+            records = [r for r in await read_topic(kafka, "parcours.training") if r.key == str(learner).encode()]
+            return len(records) == 5 and records
+        events = events_of(await eventually(published))
+    assert unknown.status_code == 422 and unknown.json()["code"] == "unknown_programme"
+    assert moved.status_code == 201 and there.status_code == 201 and done.status_code == 201
+    assert continued["transferred_from"] == str(application) and continued["application_id"] is None
+    assert continued["state"] == "exited" and continued["attendance_hours"] == 60
+    assert [f["type"] for f in continued["facts"]] == ["started", "attendance", "exited"]
+    kinds = [(e.event_type, e.programme_id) for e in events]
+    assert kinds == [("training.started", source), ("training.exited", source), ("training.started", destination),
+                     ("training.attendance", destination), ("training.exited", destination)]
+    assert events[1].data.transfer_to_enrolment_id == events[2].data.enrolment_id == uuid.UUID(
+        continued["enrolment_id"])
+    assert events[2].data.transferred_from == application
