@@ -10,12 +10,14 @@ import time
 import zlib
 from collections.abc import Callable
 from datetime import date
+from urllib.parse import urlencode
 
 import httpx
 
 from parcours.keys import auth_headers
 from parcours.simulation.truth import cases, ground_truth
 from parcours.simulation.world import Application, World, generate
+from shared.contracts.calendar import add_months
 
 BATCH = 1000
 LANES = 4  # clients posting at once (centres do not wait for each other)
@@ -80,18 +82,21 @@ class Driver:
             # A world already simulated on these services adds nothing new: then nothing is awaited.
             # (A few repeats are retried requests whose first answer was lost.)
             fresh = 0 if self.repeated == len(self.world.applications) else 1
-            admitted = sum(a.decision == "admitted" for a in self.world.applications)
+            # Every admission opens an enrolment: no-shows and those promoted from a waitlist too.
+            admitted = sum(a.admitted for a in self.world.applications)
             await self._wait("admissions reach progress", base["enrolments"] + fresh * admitted, enrolments)
             facts, corrections = await self._facts()
             # Every event this run caused (a lower bound: intake may publish more, e.g. sessions).
             events = len(self.world.programmes) + 2 * len(self.world.applications) + facts + corrections
             await self._wait("training reaches outcomes", base["events"] + fresh * events, self._outcomes_applied)
-            expected_followups = sum(1 for a in self.world.applications
-                                     if a.exit_reason and a.exit_reason != "transferred")
+            expected_followups = sum(1 for _, t in self.world.trainings()
+                                     if t.exit_reason and t.exit_reason != "transferred")
             await self._wait("follow-ups open", base["followups"] + fresh * expected_followups, followups)
+            refused = await self._decisions_after_start()
             await self._outcomes()
         return {"programmes": len(self.world.programmes), "applications": len(self.world.applications),
-                "facts": facts, "corrections": corrections, "events": events}
+                "people": len(self.world.people), "facts": facts, "corrections": corrections, "events": events,
+                "decisions_refused_after_start": refused}
 
     async def _send(self, method: str, url: str, body) -> httpx.Response:
         """Retry while a service is unavailable (503, connection refused): every call is idempotent."""
@@ -161,8 +166,15 @@ class Driver:
                     "capacity": p.capacity, "start_date": p.start_date.isoformat()}
             async with sem:
                 r = await self._send("POST", self.urls["intake"] + "/programmes", body)
-            if r.status_code not in (200, 201):
-                raise SimulationError(f"programme refused: {r.status_code} {r.text[:300]}")
+                if r.status_code not in (200, 201):
+                    raise SimulationError(f"programme refused: {r.status_code} {r.text[:300]}")
+                for session in p.sessions[1:]:  # the first came with the programme
+                    end = add_months(session.start_date, p.duration_months)
+                    r = await self._send("POST", f"{self.urls['intake']}/programmes/{p.programme_id}/sessions", {
+                        "session_id": str(session.session_id), "start_date": session.start_date.isoformat(),
+                        "end_date": end.isoformat(), "capacity": session.capacity})
+                    if r.status_code not in (200, 201):
+                        raise SimulationError(f"session refused: {r.status_code} {r.text[:300]}")
             done += 1
             self.progress.show("programmes", done, len(self.world.programmes))
 
@@ -171,7 +183,8 @@ class Driver:
     async def _applications(self) -> None:
         programmes = self.world.programmes
         items = [(a.index, {"programme_id": str(programmes[a.programme].programme_id),
-                            "submitted_at": a.submitted_at.isoformat(), "candidate": a.candidate})
+                            **self._session_of(a), "submitted_at": a.submitted_at.isoformat(),
+                            "candidate": self.world.people[a.person].candidate})
                  for a in self.world.applications]
 
         def keep(index: int, result: dict) -> None:
@@ -186,27 +199,41 @@ class Driver:
     def world_url(self, service: str, path: str) -> str:
         return self.urls[service] + path
 
+    def _session_of(self, a: Application) -> dict:
+        session = self.world.programmes[a.programme].sessions[a.session]
+        return {} if session.first else {"session_id": str(session.session_id)}
+
     async def _decisions(self) -> None:
-        ordered = sorted(self.world.applications, key=lambda a: (a.decided_at, a.index))
-        items = [(a.index, {"application_id": self.ids[a.index][0], "decision": a.decision,
-                            "reason": a.reason, "decided_at": a.decided_at.isoformat()}) for a in ordered]
+        """Every decision, and the no-shows after the start (intake gives their place to the first
+        waitlisted: that admission is intake's, not posted here), in date order."""
+        decided = [(a.decided_at, a.index, a, a.decision) for a in self.world.applications]
+        decided += [(a.no_show_at, a.index, a, "no_show") for a in self.world.applications if a.no_show_at]
+        decided.sort(key=lambda item: (item[0], item[1]))
+        items = [(a.index, {"application_id": self.ids[a.index][0], "decision": decision,
+                            "reason": a.reason if decision == a.decision else None,
+                            "decided_at": moment.isoformat()}) for moment, _, a, decision in decided]
 
         def check(index: int, result: dict) -> None:
             if result["result"] not in ("applied", "unchanged"):
                 raise SimulationError(f"decision refused: {result}")
 
+        # One programme's decisions in one lane, in date order: a no-show must come after the
+        # waitlisting whose candidate takes its place.
+        programme_of = {a.index: a.programme for a in self.world.applications}
         await self._batches("decisions", self.world_url("intake", "/decisions/batch"), items, check,
-                            lane_of=lambda index, _: self.world.applications[index].programme)
+                            lane_of=lambda index, _: programme_of[index])
 
     async def _facts(self) -> tuple[int, int]:
         """Post every fact as a centre would: in date order, some late, some wrong then corrected.
+        A fact names its enrolment (by the application) where the centre must or chooses to.
 
         Returns (facts posted, corrections posted).
         """
         programmes = self.world.programmes
         in_order, late, corrections = [], [], []
-        for a in self.world.applications:
-            for seq, f in enumerate(a.facts):
+        for a, training in self.world.trainings():
+            named = {"application_id": self.ids[a.index][0]} if training.names_enrolment else {}
+            for seq, f in enumerate(training.facts):
                 extra = dict(f.extra)
                 occurred_at = f.occurred_at
                 if f.first_posted:
@@ -222,8 +249,8 @@ class Driver:
                 if f.spurious:
                     corrections.append((f.event_id, {"action": "void", "note": "posted by mistake"}, a.index))
                 body = {"event_id": str(f.event_id), "learner_id": self.ids[a.index][1],
-                        "programme_id": str(programmes[a.programme].programme_id), "type": f.type,
-                        "occurred_at": occurred_at.isoformat(), **extra}
+                        "programme_id": str(programmes[training.programme].programme_id), "type": f.type,
+                        "occurred_at": occurred_at.isoformat(), **named, **extra}
                 (late if f.late else in_order).append(((occurred_at, a.index, seq), body))
         # A centre posts in date order; one learner's facts are then in order across batches too.
         # Late uploads come after everything else and are placed at their date.
@@ -241,6 +268,24 @@ class Driver:
         await self._corrections(corrections)
         return len(in_order) + len(late), len(corrections)
 
+    async def _decisions_after_start(self) -> int:
+        """Centres that try to withdraw an admission after the training started: intake, which
+        learns of starts from the training topic, must refuse each. Returns how many it refused."""
+        attempts = [a for a in self.world.applications if a.withdraw_attempt_at]
+        for done, a in enumerate(attempts, 1):
+            url = self.world_url("intake", f"/applications/{self.ids[a.index][0]}")
+            deadline = time.monotonic() + self.timeout
+            while not (await self._send("GET", url, None)).json().get("started_at"):
+                if time.monotonic() > deadline:
+                    raise SimulationError(f"intake never learnt that application {self.ids[a.index][0]} started")
+                await asyncio.sleep(0.3)
+            r = await self._send("POST", url + "/decision", {"decision": "withdrawn",
+                                                             "decided_at": a.withdraw_attempt_at.isoformat()})
+            if r.status_code != 409 or r.json().get("code") != "training_started":
+                raise SimulationError(f"a withdrawal after the start was not refused: {r.status_code} {r.text[:300]}")
+            self.progress.show("decisions after start", done, len(attempts))
+        return len(attempts)
+
     async def _corrections(self, corrections: list[tuple]) -> None:
         """One request per correction, LANES at once; one learner's corrections in order, in one lane."""
         lanes = _lanes(corrections, lambda correction: correction[2])
@@ -257,28 +302,42 @@ class Driver:
 
         await asyncio.gather(*(post(lane) for lane in lanes))
 
+    def _followup_named(self, a: Application, training) -> dict:
+        """How a staff tool names a follow-up: by the enrolment (an admission's is its application),
+        or, for an enrolment continued after a transfer, by the learner and the programme."""
+        if not training.is_continuation:
+            return {"enrolment_id": self.ids[a.index][0]}
+        return {"learner_id": self.ids[a.index][1],
+                "programme_id": str(self.world.programmes[training.programme].programme_id)}
+
     async def _outcomes(self) -> None:
-        programmes = self.world.programmes
-        with_outcome: list[Application] = [a for a in self.world.applications if a.outcome is not None]
-        items = [(a.index, {"learner_id": self.ids[a.index][1],
-                            "programme_id": str(programmes[a.programme].programme_id),
-                            # the box of lower priority first: the service must pick the one that counts
-                            "situations": [*a.outcome.also, a.outcome.situation],
-                            "digital_job": a.outcome.digital_job,
-                            "source": "learner_statement", "observed_on": a.outcome.observed_on.isoformat()})
-                 for a in with_outcome]
+        items = []
+        corrected: dict[int, object] = {}  # item -> the outcome it is corrected to
+        for n, (a, training) in enumerate((a, t) for a, t in self.world.trainings() if t.outcome is not None):
+            first = training.wrong_outcome or training.outcome
+            if training.wrong_outcome:
+                corrected[n] = training.outcome
+            items.append((n, {**self._followup_named(a, training), "lane": self.ids[a.index][1],
+                              # the box of lower priority first: the service must pick the one that counts
+                              "situations": [*first.also, first.situation], "digital_job": first.digital_job,
+                              "source": "learner_statement", "observed_on": first.observed_on.isoformat()}))
+        lanes = {n: body.pop("lane") for n, body in items}
 
         # A follow-up opens when outcomes consumes the exit; the counts waited for above are lower
         # bounds, so a learner's follow-up may still be on its way: those items are posted again,
         # as a staff tool would, until the timeout.
         waiting: list = []
+        followup_of: dict[int, str] = {}
 
-        def check(index: int, result: dict) -> None:
+        def check(n: int, result: dict) -> None:
             # A retried batch finds its outcomes already recorded: that is the same effect.
-            if result["result"] == "created" or result.get("code") == "already_recorded":
+            if result["result"] == "created":
+                followup_of[n] = result["followup_id"]
+                return
+            if result.get("code") == "already_recorded":
                 return
             if result.get("code") == "not_found":
-                waiting.append(index)
+                waiting.append(n)
                 return
             raise SimulationError(f"outcome refused: {result}")
 
@@ -286,7 +345,7 @@ class Driver:
         deadline = time.monotonic() + self.timeout
         phase = "outcomes"
         while True:
-            await self._batches(phase, url, items, check, lane_of=lambda _, body: body["learner_id"])
+            await self._batches(phase, url, items, check, lane_of=lambda n, _: lanes[n])
             if not waiting:
                 break
             if time.monotonic() > deadline:
@@ -296,23 +355,48 @@ class Driver:
             waiting.clear()
             phase = "outcomes (follow-ups late)"
             await asyncio.sleep(0.5)
-        await self._exemptions()
+        for done, (n, outcome) in enumerate(corrected.items(), 1):
+            if n not in followup_of:  # recorded by an earlier run of this world: corrected then
+                continue
+            r = await self._send("PUT", self.world_url("outcomes", f"/followups/{followup_of[n]}/outcome"), {
+                "situations": [*outcome.also, outcome.situation], "digital_job": outcome.digital_job,
+                "source": "learner_statement", "observed_on": outcome.observed_on.isoformat(),
+                "staff": "simulated correction"})
+            if r.status_code != 200:
+                raise SimulationError(f"outcome correction refused: {r.status_code} {r.text[:300]}")
+            self.progress.show("outcome corrections", done, len(corrected))
+        await self._closings()
 
-    async def _exemptions(self) -> None:
-        programmes = self.world.programmes
-        exempt = [a for a in self.world.applications if a.exempt]
-        for done, a in enumerate(exempt, 1):
-            url = self.world_url("outcomes", f"/followups/{self.ids[a.index][1]}/"
-                                             f"{programmes[a.programme].programme_id}/close")
-            deadline = time.monotonic() + self.timeout
-            r = await self._send("POST", url, {"status": "exempt", "reason": a.exempt})
-            while r.status_code == 404 and time.monotonic() < deadline:  # its follow-up is on its way
-                await asyncio.sleep(0.5)
-                r = await self._send("POST", url, {"status": "exempt", "reason": a.exempt})
-            # A retried request finds it already exempt: the same effect.
-            if r.status_code != 200 and "already exempt" not in r.text:
-                raise SimulationError(f"exemption refused: {r.status_code} {r.text[:300]}")
-            self.progress.show("exemptions", done, len(exempt))
+    async def _closings(self) -> None:
+        """Follow-ups closed without an outcome: exempt, unreachable, or refused at a contact."""
+        closing = [(a, t) for a, t in self.world.trainings() if t.exempt or t.closing]
+        for done, (a, training) in enumerate(closing, 1):
+            followup = await self._followup_id(a, training)
+            if training.closing == "refused":
+                url, body = f"/followups/{followup}/attempts", {
+                    "channel": "phone", "result": "refused", "staff": "simulated",
+                    "attempted_on": add_months(training.exited_at.date(), 6).isoformat()}
+            else:
+                url, body = f"/followups/{followup}/close", (
+                    {"status": "exempt", "reason": training.exempt} if training.exempt else {"status": "unreachable"})
+            r = await self._send("POST", self.world_url("outcomes", url), body)
+            # A retried request finds it already closed: the same effect.
+            if r.status_code not in (200, 201) and "already" not in r.text and "closed" not in r.text:
+                raise SimulationError(f"closing refused: {r.status_code} {r.text[:300]}")
+            self.progress.show("follow-ups closed", done, len(closing))
+
+    async def _followup_id(self, a: Application, training) -> str:
+        """The follow-up's id, once outcomes has opened it."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            query = urlencode(self._followup_named(a, training))
+            r = await self._send("GET", self.world_url("outcomes", f"/followups?{query}"), None)
+            found = r.json().get("items", []) if r.status_code == 200 else []
+            if found:
+                return found[0]["followup_id"]
+            if time.monotonic() > deadline:
+                raise SimulationError(f"no follow-up opened for application {self.ids[a.index][0]}")
+            await asyncio.sleep(0.5)
 
 
 def run_simulate(args) -> int:
@@ -338,7 +422,7 @@ def run_simulate(args) -> int:
         return 1
     elapsed = time.monotonic() - started
     print(f"simulated {args.year} at scale {args.scale} (seed {args.seed}): {summary['programmes']} programmes, "
-          f"{summary['applications']} applications, {summary['facts']} training facts "
+          f"{summary['applications']} applications by {summary['people']} people, {summary['facts']} training facts "
           f"({summary['corrections']} corrected afterwards), "
           f"{summary['events']} events applied by outcomes, in {elapsed:.1f}s")
     if args.truth:

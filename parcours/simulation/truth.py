@@ -1,7 +1,11 @@
 """The ground truth: every count of the key figures, computed from the generated world alone.
 
 Written independently of the outcomes service's SQL, from the definitions (v1), so that
-equality between the two proves that nothing was lost or counted twice on the way.
+equality between the two proves that nothing was lost or counted twice on the way, and that the
+rules hold: learners are people (each once, with her latest admission's attributes and her age
+band at entry), exits and follow-ups are enrolments, a transfer is no exit, a no-show's place
+goes to the first waitlisted, several situations count under the first by priority, and every
+date is a French civil date.
 """
 
 from __future__ import annotations
@@ -28,44 +32,74 @@ def ground_truth(world: World, year: int | None = None) -> dict:
     apps = world.applications
     counts: dict = {"applications_submitted": sum(in_year(a.submitted_at) for a in apps)}
     for decision in DECISIONS:
-        counts[f"applications_{decision}"] = sum(a.decision == decision and in_year(a.decided_at) for a in apps)
-    counts["places_offered"] = sum(p.capacity for p in world.programmes if p.start_date.year == year)
-    learners = [a for a in apps if a.started_at is not None]
-    counts["learners_started"] = sum(in_year(a.started_at) for a in learners)
-    tit = [a for a in learners if a.started_at < hi and (a.exited_at is None or a.exited_at >= lo)]
-    counts["learners_trained_or_in_training"] = len(tit)
-    c = [a.candidate for a in tit]
-    counts["learners_bac_or_lower"] = sum(x["education_level"] in ("below_3", "3", "4") for x in c)
-    counts["learners_women"] = sum(x["gender"] == "female" for x in c)
-    counts["learners_qpv"] = sum(x["qpv"] for x in c)
-    counts["learners_zrr"] = sum(x["zrr"] for x in c)
-    counts["learners_job_seekers"] = sum(x["job_seeker"] for x in c)
-    counts["learners_under_26"] = sum(
-        x["birth_year"] > a.submitted_at.astimezone(PARIS).year - 26 for x, a in zip(c, tit, strict=True)
-    )
-    exits = {r: sum(a.exit_reason == r and in_year(a.exited_at) for a in learners) for r in EXIT_REASONS}
+        counts[f"applications_{decision}"] = sum(a.final_decision == decision and in_year(a.final_decided_at)
+                                                 for a in apps)
+    counts["places_offered"] = sum(s.capacity for p in world.programmes for s in p.sessions
+                                   if s.start_date.year == year)
+    trainings = list(world.trainings())
+    people_started, people_in_training = set(), set()
+    for app, t in trainings:
+        if t.started_at < hi and (t.exited_at is None or t.exited_at >= lo):
+            people_in_training.add(app.person)
+            if in_year(t.started_at):
+                people_started.add(app.person)
+    counts["learners_started"] = len(people_started)
+    counts["learners_trained_or_in_training"] = len(people_in_training)
+    admissions: dict[int, list] = {}
+    for a in apps:
+        if a.admitted:
+            admissions.setdefault(a.person, []).append(a)
+    profiles = {person: _profile(world, admissions[person], hi) for person in people_in_training}
+    counts["learners_bac_or_lower"] = sum(p["education_level"] in ("below_3", "3", "4") for p in profiles.values())
+    counts["learners_women"] = sum(p["gender"] == "female" for p in profiles.values())
+    counts["learners_qpv"] = sum(p["qpv"] for p in profiles.values())
+    counts["learners_zrr"] = sum(p["zrr"] for p in profiles.values())
+    counts["learners_job_seekers"] = sum(p["job_seeker"] for p in profiles.values())
+    counts["learners_under_26"] = sum(p["under_26"] for p in profiles.values())
+    exits = {r: sum(t.exit_reason == r and in_year(t.exited_at) for _, t in trainings) for r in EXIT_REASONS}
     counts["exits_by_reason"] = exits
     counts["exits_total"] = sum(exits.values())
-    cohort = [a for a in learners if a.exit_reason in FOLLOWED_UP and in_year(a.exited_at)]
-    counts["followups_in_scope"] = sum(a.exempt is None for a in cohort)
-    counts["followups_exempt"] = sum(a.exempt is not None for a in cohort)
+    cohort = [t for _, t in trainings if t.exit_reason in FOLLOWED_UP and in_year(t.exited_at)]
+    counts["followups_in_scope"] = sum(t.exempt is None for t in cohort)
+    counts["followups_exempt"] = sum(t.exempt is not None for t in cohort)
     # With several boxes ticked, the person counts under the first in the vocabulary's order.
-    known = [(next(s for s in SITUATIONS if s in (a.outcome.situation, *a.outcome.also)), a.outcome.digital_job)
-             for a in cohort if a.outcome is not None and a.exempt is None]
+    known = [(next(s for s in SITUATIONS if s in (t.outcome.situation, *t.outcome.also)), t.outcome.digital_job)
+             for t in cohort if t.outcome is not None and t.exempt is None]
     counts["outcomes_by_situation"] = {s: sum(counted == s for counted, _ in known) for s in SITUATIONS}
     counts["outcomes_recorded"] = len(known)
     counts["outcomes_digital_job"] = sum(digital and counted in EMPLOYMENT for counted, digital in known)
     return counts
 
 
+def _profile(world: World, admissions: list, hi: datetime) -> dict:
+    """A learner's attributes: her own, with the age band at the start of the session of her latest
+    admission decided before the year's end (any later one otherwise)."""
+    latest = max(admissions, key=lambda a: (a.final_decided_at < hi, a.final_decided_at))
+    candidate = world.people[latest.person].candidate
+    entry_year = world.programmes[latest.programme].sessions[latest.session].start_date.year
+    return {**candidate, "under_26": entry_year - candidate["birth_year"] < 26}
+
+
 def cases(world: World, year: int | None = None) -> dict[str, int]:
-    """How many journeys of each hard case (domain.md §7) the world holds, among those whose
-    exit is dated in the year or the year after (what the year's report and its follow-ups see)."""
+    """How many journeys of each hard case (domain.md §7) the world holds, among the applications
+    submitted by the end of the year after (what the year's report and its follow-ups see)."""
     year = year or world.year
     tally: dict[str, int] = {}
     for a in world.applications:
-        if a.exited_at is not None and a.exited_at.astimezone(PARIS).year not in (year, year + 1):
+        if a.submitted_at.astimezone(PARIS).year > year + 1:
             continue
         for case in a.cases:
             tally[case] = tally.get(case, 0) + 1
+    people = {a.person for a in world.applications}
+    several = sum(n > 1 for n in _applications_per_person(world).values())
+    tally["people_applying_several_times"] = several
+    tally["programmes_with_several_sessions"] = sum(len(p.sessions) > 1 for p in world.programmes)
+    tally["applications_per_person_x100"] = round(100 * len(world.applications) / max(1, len(people)))
     return dict(sorted(tally.items()))
+
+
+def _applications_per_person(world: World) -> dict[int, int]:
+    found: dict[int, int] = {}
+    for a in world.applications:
+        found[a.person] = found.get(a.person, 0) + 1
+    return found

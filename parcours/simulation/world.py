@@ -3,12 +3,22 @@
 Pure and deterministic: the same (year, scale, seed, today) gives the same world. The
 period covers the second half of the previous year as well, so that the year has learners
 carried over from it, as the network's "trained or in training" figure does.
+
+The world holds the journeys as they really happen (domain.md §7): people who apply to several
+programmes, programmes with one to three sessions, no-shows whose place goes to the first
+waitlisted candidate, people re-admitted after a drop-out or retaking a failed certification,
+transfers that continue in another programme, people admitted twice who start once, decisions
+that contradict a started training (refused), contacts that stay unreachable or refuse,
+outcomes corrected, several situations ticked, and exits just after midnight in Paris. Each
+journey notes the cases it holds, for the ground truth's tally.
 """
 
 from __future__ import annotations
 
+import heapq
 import random
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -33,6 +43,31 @@ EMPLOYMENT_SPLIT = (("permanent_contract", 35), ("fixed_term_6m_plus", 20), ("se
 SITUATION_GROUPS = (("digital_job", 464), ("further_study", 260), ("other_job", 120),
                     ("job_seeker", 125), ("inactive", 31))
 RESPONSE_RATE = 0.70
+# Calibrated on GEN 2020's totals at scale 1.0 (about 50,000 applications, 13,000 admissions,
+# 15,000 people trained or in training): programmes, applications per session, the share of a
+# session's applicants admitted, and the places kept for re-admissions.
+PROGRAMMES = 545
+# Sessions start from this month of the year before: the carry-over into the year.
+PERIOD_STARTS_IN_MONTH = 11
+APPLICATIONS_PER_SESSION = 72
+ADMISSION_SHARE = (0.19, 0.26)
+KEPT_PLACES = 1
+# The network does not publish how many applications a person makes: about 1.5 is assumed.
+APPLICATIONS_PER_PERSON = 1.5
+SESSIONS_PER_PROGRAMME = ((1, 45), (2, 35), (3, 20))
+NO_SHOW = 0.05
+# Of those who dropped out, and of those who failed the certification, the share admitted again
+# to a later session of the same programme (where there is one with a place).
+READMITTED = {"dropped_out": 0.3, "not_certified": 0.5}
+# Of the exits, the share of transfers that continue in another programme (the rest of the
+# `transferred` exits name no destination, as a centre may post them).
+TRANSFER_CONTINUES = 0.8
+# Of the learners started, the share whose centre later tries to withdraw the admission (refused).
+DECISION_AFTER_START = 0.01
+# Of the follow-ups without an answer, closed as unreachable, and refused at a contact attempt.
+UNREACHABLE, REFUSED = 0.30, 0.10
+# Of the outcomes recorded, those recorded wrong first and corrected.
+OUTCOME_CORRECTED = 0.03
 PARIS = ZoneInfo("Europe/Paris")
 # Among recorded outcomes, those with a second box ticked, lower in priority than the first.
 SEVERAL_SITUATIONS = 0.08
@@ -56,6 +91,16 @@ def at(day: date, hour: int, minute: int = 0) -> datetime:
 
 
 @dataclass
+class Session:
+    session_id: uuid.UUID
+    start_date: date
+    capacity: int
+    # The first session is created with its programme (intake names it); applications to it name
+    # no session.
+    first: bool = False
+
+
+@dataclass
 class Programme:
     programme_id: uuid.UUID
     centre_id: uuid.UUID
@@ -64,8 +109,15 @@ class Programme:
     region: str
     job_family: str
     duration_months: int
-    capacity: int
-    start_date: date
+    sessions: list[Session]
+
+    @property
+    def start_date(self) -> date:
+        return self.sessions[0].start_date
+
+    @property
+    def capacity(self) -> int:
+        return self.sessions[0].capacity
 
 
 @dataclass
@@ -92,27 +144,58 @@ class Outcome:
 
 
 @dataclass
-class Application:
-    index: int
+class Training:
+    """One enrolment's training: an admission's, or the one a transfer continues in."""
+
     programme: int
-    candidate: dict
-    submitted_at: datetime
-    decision: str
-    decided_at: datetime
-    reason: str | None = None
-    # Training, for admitted candidates who start:
     facts: list[Fact] = field(default_factory=list)
     started_at: datetime | None = None
     exited_at: datetime | None = None
     exit_reason: str | None = None
     outcome: Outcome | None = None
+    wrong_outcome: Outcome | None = None  # recorded first, then corrected to `outcome`
     exempt: str | None = None  # out of scope of the follow-up (left the country, ...)
-    # The hard cases of domain.md §7 this journey contains, for the ground truth's tally.
+    closing: str | None = None  # no answer: closed "unreachable", or "refused" at a contact attempt
+    continued: Training | None = None  # where a transfer continues
+    is_continuation: bool = False
+    # Whether the centre names the enrolment (the application) in its facts; it must when the
+    # learner has several admissions in the programme.
+    names_enrolment: bool = False
+
+
+@dataclass
+class Person:
+    index: int
+    candidate: dict
+
+
+@dataclass
+class Application:
+    index: int
+    programme: int
+    session: int
+    person: int
+    submitted_at: datetime
+    decision: str
+    decided_at: datetime
+    reason: str | None = None
+    no_show_at: datetime | None = None  # admitted, never came: a no_show decision
+    promoted_at: datetime | None = None  # waitlisted, admitted by intake when a place freed
+    training: Training | None = None
+    withdraw_attempt_at: datetime | None = None  # a withdrawal after the start, which intake refuses
     cases: set[str] = field(default_factory=set)
 
     @property
-    def profile(self) -> dict:
-        return self.candidate
+    def final_decision(self) -> str:
+        return "admitted" if self.promoted_at else self.decision
+
+    @property
+    def final_decided_at(self) -> datetime:
+        return self.promoted_at or self.decided_at
+
+    @property
+    def admitted(self) -> bool:
+        return self.final_decision == "admitted"
 
 
 @dataclass
@@ -122,7 +205,16 @@ class World:
     seed: int
     today: date
     programmes: list[Programme]
+    people: list[Person]
     applications: list[Application]
+
+    def trainings(self):
+        """(application, training) of every enrolment trained, continuations after a transfer included."""
+        for app in self.applications:
+            training = app.training
+            while training is not None:
+                yield app, training
+                training = training.continued
 
 
 def _uuid(rng: random.Random) -> uuid.UUID:
@@ -132,46 +224,213 @@ def _uuid(rng: random.Random) -> uuid.UUID:
 def generate(year: int, scale: float, seed: int, today: date | None = None) -> World:
     today = today or date.today()
     rng = random.Random(f"{year}:{scale}:{seed}")
-    period_start = date(year - 1, 7, 1)
+    programmes = _programmes(rng, year, scale)
+    people: list[Person] = []
+    applications = _applications(rng, programmes, people, seed, today)
+    _decide(rng, programmes, applications, people)
+    _journeys(rng, programmes, applications, people, today)
+    applications.sort(key=lambda a: (a.submitted_at, a.index))
+    return World(year, scale, seed, today, programmes, people, applications)
+
+
+def _programmes(rng: random.Random, year: int, scale: float) -> list[Programme]:
+    period_start = date(year - 1, PERIOD_STARTS_IN_MONTH, 1)
     period_days = (date(year, 12, 31) - period_start).days
-    n_programmes = max(4, round(750 * scale))
+    n_programmes = max(4, round(PROGRAMMES * scale))
     n_centres = max(2, n_programmes // 2)
     centres = [(_uuid(rng), f"Centre {i + 1}", rng.choices(REGIONS, REGION_WEIGHTS)[0]) for i in range(n_centres)]
     programmes = []
     for i in range(n_programmes):
         centre_id, centre_name, region = rng.choice(centres)
-        start = period_start + timedelta(days=rng.randrange(period_days))
+        starts = sorted(period_start + timedelta(days=rng.randrange(period_days))
+                        for _ in range(int(pick(rng, SESSIONS_PER_PROGRAMME))))
+        sessions = [Session(_uuid(rng), start, rng.randint(16, 40), first=k == 0) for k, start in enumerate(starts)]
         programmes.append(Programme(
             programme_id=_uuid(rng), centre_id=centre_id, centre_name=centre_name,
             title=f"Programme {i + 1}", region=region, job_family=pick(rng, JOB_FAMILIES),
-            duration_months=int(pick(rng, DURATIONS)), capacity=rng.randint(16, 40), start_date=start,
+            duration_months=int(pick(rng, DURATIONS)), sessions=sessions,
         ))
-    applications: list[Application] = []
+    return programmes
+
+
+def _applications(rng: random.Random, programmes: list[Programme], people: list[Person], seed: int,
+                  today: date) -> list[Application]:
+    """Applications to every session; a person applies to about 1.5 programmes over a few months."""
+    planned = []
     for p_index, programme in enumerate(programmes):
-        n_apps = max(3, round(rng.gauss(125, 30)))
-        admit = min(programme.capacity, round(n_apps * rng.uniform(0.22, 0.30)))
-        for k in range(n_apps):
-            index = len(applications)
-            submitted = at(programme.start_date - timedelta(days=rng.randint(10, 120)), rng.randint(7, 21),
-                           rng.randint(0, 59))
-            if submitted.date() > today:
-                continue
-            decided_day = min(submitted.date() + timedelta(days=rng.randint(1, 40)),
-                              programme.start_date - timedelta(days=1))
-            decided = max(at(decided_day, rng.randint(8, 18), rng.randint(0, 59)), submitted + timedelta(hours=1))
-            if k < admit:
+        for s_index, session in enumerate(programme.sessions):
+            for _ in range(max(3, round(rng.gauss(APPLICATIONS_PER_SESSION, 25)))):
+                submitted = at(session.start_date - timedelta(days=rng.randint(10, 120)), rng.randint(7, 21),
+                               rng.randint(0, 59))
+                if submitted.date() <= today:
+                    planned.append((submitted, p_index, s_index))
+    planned.sort(key=lambda item: (item[0], item[1], item[2]))
+    # People who may apply again within 90 days of their first application: [index, applications
+    # left, until when, programmes applied to], oldest first (so expired ones leave from the front).
+    returning: deque[list] = deque()
+    applications = []
+    for submitted, p_index, s_index in planned:
+        while returning and (returning[0][2] < submitted or returning[0][1] == 0):
+            returning.popleft()
+        slot = None
+        if returning and rng.random() < 1 - 1 / APPLICATIONS_PER_PERSON:
+            for _ in range(4):
+                tried = returning[rng.randrange(len(returning))]
+                if tried[1] > 0 and p_index not in tried[3]:
+                    slot = tried
+                    break
+        if slot is not None:
+            person = people[slot[0]]
+            slot[1] -= 1
+            slot[3].add(p_index)
+        else:
+            person = Person(len(people), _candidate(rng, len(people), seed, programmes[p_index], submitted))
+            people.append(person)
+            returning.append([person.index, 2, submitted + timedelta(days=90), {p_index}])
+        applications.append(Application(len(applications), p_index, s_index, person.index, submitted, "submitted",
+                                        submitted))
+    return applications
+
+
+def _decide(rng: random.Random, programmes: list[Programme], applications: list[Application],
+            people: list[Person]) -> None:
+    """Each session admits up to its capacity (a place or two kept for later admissions), waitlists,
+    rejects; the decisions of a session are dated apart, so that its waitlist has one order."""
+    applied = {}
+    for app in applications:
+        applied.setdefault(app.person, []).append(app)
+    by_session: dict[tuple, list[Application]] = {}
+    for app in applications:
+        by_session.setdefault((app.programme, app.session), []).append(app)
+    for (p_index, s_index), apps in by_session.items():
+        session = programmes[p_index].sessions[s_index]
+        admit = min(session.capacity - KEPT_PLACES, round(len(apps) * rng.uniform(*ADMISSION_SHARE)))
+        chosen = set(rng.sample(range(len(apps)), admit))
+        for k, app in enumerate(apps):
+            decided_day = min(app.submitted_at.date() + timedelta(days=rng.randint(1, 40)),
+                              session.start_date - timedelta(days=1))
+            # k microseconds apart: no two decisions of a session at the same instant.
+            decided = max(at(decided_day, rng.randint(8, 18), rng.randint(0, 59)),
+                          app.submitted_at + timedelta(hours=1)) + timedelta(microseconds=k)
+            if k in chosen:
                 decision, reason = "admitted", None
             else:
                 decision = pick(rng, (("rejected", 62), ("waitlisted", 20), ("withdrawn", 18)))
+                # A waitlist is left to people with this one application, so that a promotion
+                # never meets another of the person's admissions.
+                if decision == "waitlisted" and len(applied[app.person]) > 1:
+                    decision = "rejected"
                 reason = rng.choice(("incomplete_file", "profile_mismatch", "not_eligible")) \
                     if decision == "rejected" else None
-            app = Application(index, p_index, _candidate(rng, index, seed, programme, submitted),
-                              submitted, decision, decided, reason)
-            if decision == "admitted":
-                _train(rng, app, programme, today)
-            applications.append(app)
-    applications.sort(key=lambda a: (a.submitted_at, a.index))
-    return World(year, scale, seed, today, programmes, applications)
+            app.decision, app.decided_at, app.reason = decision, decided, reason
+
+
+def _journeys(rng: random.Random, programmes: list[Programme], applications: list[Application],
+              people: list[Person], today: date) -> None:
+    """Who trains: each person starts her first admission; another whose session starts before she
+    leaves is a no-show, and so are 5 % of the others. A no-show's place goes to the session's first
+    waitlisted candidate, who trains too. Some who dropped out or failed are admitted again to a
+    later session of the programme."""
+    admitted_in = {}
+    applications_of: dict[int, list[Application]] = {}
+    for app in applications:
+        applications_of.setdefault(app.person, []).append(app)
+    waitlists: dict[tuple, list[Application]] = {}
+    for app in sorted(applications, key=lambda a: (a.decided_at, a.index)):
+        if app.decision == "admitted":
+            admitted_in.setdefault(app.person, []).append(app)
+        elif app.decision == "waitlisted":
+            waitlists.setdefault((app.programme, app.session), []).append(app)
+    admissions = {(a.programme, a.session): 0 for a in applications}
+    for app in applications:
+        admissions[(app.programme, app.session)] += app.decision == "admitted"
+    # Admissions in the order their sessions start.
+    queue = [(_session(programmes, a).start_date, a.index, a) for apps in admitted_in.values() for a in apps]
+    heapq.heapify(queue)
+    busy_until: dict[int, datetime] = {}  # person -> the end of her current training
+    while queue:
+        app = heapq.heappop(queue)[2]
+        session = _session(programmes, app)
+        came = at(session.start_date + timedelta(days=3), 10)
+        person_busy = busy_until.get(app.person)
+        if person_busy is not None and at(session.start_date, 9) <= person_busy:
+            if came.date() < today:
+                app.no_show_at = came
+                app.cases.add("two_admissions_one_start")
+                _promote(programmes, waitlists, app, queue)
+            continue
+        if rng.random() < NO_SHOW and not app.promoted_at:
+            if came.date() < today:
+                app.no_show_at = came
+                app.cases.add("no_show")
+                _promote(programmes, waitlists, app, queue)
+            continue
+        begin = at(session.start_date + timedelta(days=rng.randint(0, 3)), 9)
+        if app.promoted_at:
+            begin = max(begin, at(app.promoted_at.date() + timedelta(days=2), 9))
+        applied_to = {a.programme for a in applications_of.get(app.person, [])}
+        app.training = _train(rng, app, programmes, app.programme, begin, today, avoid=applied_to)
+        if app.training is None:
+            continue
+        last = app.training
+        while last.continued is not None:
+            last = last.continued
+        busy_until[app.person] = last.exited_at or datetime.max.replace(tzinfo=PARIS)
+        if last.exited_at and rng.random() < DECISION_AFTER_START and not app.training.is_continuation:
+            attempt = app.training.started_at + timedelta(days=10)
+            if attempt.date() < today and attempt < last.exited_at:
+                app.withdraw_attempt_at = attempt
+                app.cases.add("decision_after_start_refused")
+        again = _readmission(rng, programmes, applications, admissions, app, today)
+        if again is not None:
+            admitted_in.setdefault(app.person, []).append(again)
+            heapq.heappush(queue, (_session(programmes, again).start_date, again.index, again))
+    # A centre must name the enrolment when the learner has several admissions in the programme;
+    # half of the others name it too.
+    for person_admissions in admitted_in.values():
+        for app in person_admissions:
+            if app.training is not None:
+                several = sum(a.programme == app.programme for a in person_admissions) > 1
+                app.training.names_enrolment = several or rng.random() < 0.5
+
+
+def _session(programmes: list[Programme], app: Application) -> Session:
+    return programmes[app.programme].sessions[app.session]
+
+
+def _promote(programmes, waitlists: dict, app: Application, queue: list) -> None:
+    """Intake admits the session's first waitlisted candidate to the place a no-show frees, at the
+    later of the two moments (never before she was waitlisted)."""
+    waiting = waitlists.get((app.programme, app.session))
+    if not waiting:
+        return
+    head = waiting.pop(0)
+    head.promoted_at = max(app.no_show_at, head.decided_at)
+    head.cases.add("waitlisted_admitted")
+    heapq.heappush(queue, (_session(programmes, head).start_date, head.index, head))
+
+
+def _readmission(rng, programmes, applications, admissions, app: Application, today: date) -> Application | None:
+    """After a drop-out or a failed certification, some apply to a later session of the same
+    programme and are admitted (where a place is left)."""
+    training = app.training
+    if training.exit_reason not in READMITTED or rng.random() >= READMITTED[training.exit_reason]:
+        return None
+    programme = programmes[app.programme]
+    for s_index, session in enumerate(programme.sessions):
+        submitted = training.exited_at + timedelta(days=5)
+        decided = submitted + timedelta(days=2)
+        if decided.date() >= session.start_date or session.start_date >= today:
+            continue
+        if admissions[(app.programme, s_index)] >= session.capacity:
+            continue
+        admissions[(app.programme, s_index)] += 1
+        again = Application(len(applications), app.programme, s_index, app.person, submitted, "admitted", decided)
+        again.cases.add("readmitted_after_dropout" if training.exit_reason == "dropped_out"
+                        else "retake_after_failed_certification")
+        applications.append(again)
+        return again
+    return None
 
 
 def _candidate(rng: random.Random, index: int, seed: int, programme: Programme, submitted: datetime) -> dict:
@@ -188,22 +447,24 @@ def _candidate(rng: random.Random, index: int, seed: int, programme: Programme, 
     }
 
 
-def _train(rng: random.Random, app: Application, programme: Programme, today: date) -> None:
-    """The training of an admitted candidate: facts in date order, exit, and the six-month outcome."""
-    if rng.random() < 0.05:
-        return  # no-show: admitted, never started
-    start = at(programme.start_date + timedelta(days=rng.randint(0, 3)), 9)
+def _train(rng: random.Random, app: Application, programmes: list[Programme], p_index: int, start: datetime,
+           today: date, months: int | None = None, continuation: bool = False,
+           avoid: frozenset | set = frozenset()) -> Training | None:
+    """One enrolment's training: facts in date order, the exit, and the six-month follow-up. A
+    transfer continues in another programme, in a training of its own."""
     if start.date() >= today:
-        return
-    end = at(add_months(programme.start_date, programme.duration_months), 17)
-    reason = pick(rng, EXIT_REASONS)
+        return None
+    programme = programmes[p_index]
+    training = Training(p_index, is_continuation=continuation)
+    end = at(add_months(start.date(), months or programme.duration_months), 17)
+    reason = pick(rng, EXIT_REASONS if not continuation else [r for r in EXIT_REASONS if r[0] != "transferred"])
     if reason in ("dropped_out", "excluded", "transferred"):
         span = max(1, (end - start).days - 14)
         exit_at = at((start + timedelta(days=7 + rng.randrange(span))).date(), 16)
     else:
         exit_at = end
     exit_at = _near_midnight(rng, app, exit_at, today)
-    facts = [Fact(_uuid(rng), "started", start)]
+    facts = [] if continuation else [Fact(_uuid(rng), "started", start)]
     if rng.random() < 0.08 and (exit_at - start).days > 60:
         stop = start + timedelta(days=rng.randint(20, (exit_at - start).days - 40), hours=1)
         facts.append(Fact(_uuid(rng), "interrupted", stop, {"reason": "health"}))
@@ -218,34 +479,63 @@ def _train(rng: random.Random, app: Application, programme: Programme, today: da
     facts.sort(key=lambda f: f.occurred_at)
     # Facts that fall inside an interruption are not posted: the learner was away.
     facts = _outside_interruptions(facts)
-    app.started_at = start
+    training.started_at = start
     if exit_at.date() >= today:
-        app.facts = [f for f in facts if f.occurred_at.date() < today]
-        return
+        training.facts = [f for f in facts if f.occurred_at.date() < today]
+        return training
     extra = {"exit_reason": reason}
     if reason == "dropped_out":
         extra["dropout_cause"] = rng.choice(DROPOUT_CAUSES)
+    destination = None
+    # A transfer continues in a programme the person never applied to (so that her facts there
+    # belong to that one enrolment).
+    elsewhere = [i for i in range(len(programmes)) if i != p_index and i not in avoid]
+    if reason == "transferred" and elsewhere and rng.random() < TRANSFER_CONTINUES:
+        destination = rng.choice(elsewhere)
+        extra["transfer_to_programme_id"] = str(programmes[destination].programme_id)
     facts = [f for f in facts if f.occurred_at <= exit_at]
     exit_fact = Fact(_uuid(rng), "exited", exit_at, extra)
     facts.append(exit_fact)
     _mistakes(rng, facts, exit_fact, today)
-    app.facts, app.exited_at, app.exit_reason = facts, exit_at, reason
-    observation = add_months(exit_at.date(), 6)
-    if reason == "transferred" or observation > today:
+    training.facts, training.exited_at, training.exit_reason = facts, exit_at, reason
+    if destination is not None:
+        app.cases.add("transfer_continued")
+        training.continued = _train(rng, app, programmes, destination, exit_at, today,
+                                    max(2, programmes[destination].duration_months // 2), continuation=True)
+        return training
+    _followup(rng, app, training, today)
+    return training
+
+
+def _followup(rng: random.Random, app: Application, training: Training, today: date) -> None:
+    observation = add_months(training.exited_at.date(), 6)
+    if training.exit_reason == "transferred" or observation > today:
         return
     if rng.random() < 0.015:
-        app.exempt = rng.choice(("left_country", "long_term_illness", "deceased"))
+        training.exempt = rng.choice(("left_country", "long_term_illness", "deceased"))
         return
-    if rng.random() < RESPONSE_RATE:
-        group = pick(rng, SITUATION_GROUPS)
-        if group in ("digital_job", "other_job"):
-            app.outcome = Outcome(pick(rng, EMPLOYMENT_SPLIT), group == "digital_job", observation)
-        else:
-            app.outcome = Outcome(group, False, observation)
-        also = ALSO_TRUE.get("employment" if group in ("digital_job", "other_job") else group)
-        if also and rng.random() < SEVERAL_SITUATIONS:
-            app.outcome.also = (also,)
-            app.cases.add("several_situations")
+    if rng.random() >= RESPONSE_RATE:
+        draw = rng.random()
+        if draw < UNREACHABLE:
+            training.closing = "unreachable"
+            app.cases.add("contact_unreachable")
+        elif draw < UNREACHABLE + REFUSED:
+            training.closing = "refused"
+            app.cases.add("contact_refused")
+        return
+    group = pick(rng, SITUATION_GROUPS)
+    if group in ("digital_job", "other_job"):
+        training.outcome = Outcome(pick(rng, EMPLOYMENT_SPLIT), group == "digital_job", observation)
+    else:
+        training.outcome = Outcome(group, False, observation)
+    also = ALSO_TRUE.get("employment" if group in ("digital_job", "other_job") else group)
+    if also and rng.random() < SEVERAL_SITUATIONS:
+        training.outcome.also = (also,)
+        app.cases.add("several_situations")
+    if rng.random() < OUTCOME_CORRECTED:
+        wrong = "inactive" if training.outcome.situation != "inactive" else "job_seeker"
+        training.wrong_outcome = Outcome(wrong, False, observation)
+        app.cases.add("outcome_corrected")
 
 
 def _near_midnight(rng: random.Random, app: Application, exit_at: datetime, today: date) -> datetime:
@@ -269,7 +559,8 @@ def _mistakes(rng: random.Random, facts: list[Fact], exit_fact: Fact, today: dat
     attendance = [f for f in facts if f.type == "attendance"]
     if attendance and rng.random() < 0.05:
         rng.choice(attendance).late = True
-    if rng.random() < 0.03:
+    # A transfer to another programme is posted right: an amendment cannot add its destination.
+    if rng.random() < 0.03 and "transfer_to_programme_id" not in exit_fact.extra:
         wrong_reason = rng.choice([r for r, _ in EXIT_REASONS if r != exit_fact.extra["exit_reason"]])
         first = {"exit_reason": wrong_reason}
         if wrong_reason == "dropped_out":

@@ -58,12 +58,14 @@ async def list_followups(
     programme_id: UUID | None = None,
     centre_id: UUID | None = None,
     staff: str | None = Query(None, max_length=100),
+    learner_id: UUID | None = None,
+    enrolment_id: UUID | None = Query(None, description="The enrolment (for an admission, the application's id)"),
     limit: int = Query(50, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=10_000_000),
 ) -> dict:
     async with _pool(request).acquire() as conn:
         items, total = await store.list_followups(conn, calendar.today(), status, programme_id, centre_id, staff,
-                                                  limit, offset)
+                                                  limit, offset, learner_id, enrolment_id)
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
@@ -162,12 +164,12 @@ async def assign_followup_of(learner_id: UUID, programme_id: UUID, body: AssignI
 
 
 @router.post("/outcomes/batch", tags=["follow-up"], summary="Record up to 1,000 outcomes",
-             description="Each item names its follow-up by `followup_id`, or by `learner_id` and `programme_id`.")
+             description="Each item names its follow-up by `followup_id`, by `enrolment_id` (for an admission, the "
+             "application's id), or by `learner_id` and `programme_id`.")
 async def record_outcomes(body: BatchIn, request: Request) -> dict:
     async def apply(conn, item: OutcomeItemIn) -> dict:
-        outcome = OutcomeIn(**item.model_dump(exclude={"learner_id", "programme_id", "followup_id"}))
-        followup_id = item.followup_id or await service.resolve_followup(conn, item.learner_id, item.programme_id)
-        return await service.record_outcome(conn, followup_id, outcome)
+        outcome = OutcomeIn(**item.model_dump(exclude={"learner_id", "programme_id", "followup_id", "enrolment_id"}))
+        return await service.record_outcome(conn, await service.followup_named(conn, item), outcome)
 
     return summarise(await run_batch(_pool(request), body.items, OutcomeItemIn, apply, (DomainError,)))
 

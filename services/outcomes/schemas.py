@@ -74,13 +74,16 @@ class OutcomeIn(Request):
 
 class OutcomeItemIn(OutcomeIn):
     followup_id: UUID | None = None
+    enrolment_id: UUID | None = Field(None, description="The enrolment followed up (for an admission, the "
+                                                        "application's id)")
     learner_id: UUID | None = None
     programme_id: UUID | None = None
 
     @model_validator(mode="after")
     def _names_a_followup(self) -> OutcomeItemIn:
-        if self.followup_id is None and (self.learner_id is None or self.programme_id is None):
-            raise ValueError("name the follow-up: followup_id, or learner_id and programme_id")
+        if self.followup_id is None and self.enrolment_id is None and (self.learner_id is None
+                                                                        or self.programme_id is None):
+            raise ValueError("name the follow-up: followup_id, enrolment_id, or learner_id and programme_id")
         return self
 
 

@@ -168,6 +168,18 @@ async def resolve_followup(conn: asyncpg.Connection, learner_id, programme_id) -
     return found[0]
 
 
+async def followup_named(conn: asyncpg.Connection, item) -> uuid.UUID:
+    """The follow-up an item names: by its id, by its enrolment's, or by learner and programme."""
+    if item.followup_id is not None:
+        return item.followup_id
+    if item.enrolment_id is not None:
+        found = await store.followup_of_enrolment(conn, item.enrolment_id)
+        if found is None:
+            raise NotFound(f"no follow-up for enrolment {item.enrolment_id}")
+        return found
+    return await resolve_followup(conn, item.learner_id, item.programme_id)
+
+
 async def _followup(conn: asyncpg.Connection, followup_id) -> dict:
     followup = await store.lock_followup(conn, calendar.today(), followup_id)
     if followup is None:

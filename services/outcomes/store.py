@@ -93,12 +93,14 @@ LOCK_FOLLOWUP = f"""
 SELECT f.followup_id, f.learner_id, f.programme_id, f.exit_date, {STATUS_SQL} AS status FROM followups f
 WHERE f.followup_id = $2 FOR UPDATE OF f
 """
+FOLLOWUP_OF_ENROLMENT = "SELECT followup_id FROM followups WHERE enrolment_id = $1"
 FOLLOWUPS_OF = """
 SELECT followup_id, exit_date FROM followups WHERE learner_id = $1 AND programme_id = $2 ORDER BY exit_date DESC
 """
 WORKLIST_FILTER = """
 WHERE ($2::text[] IS NULL OR v.status = ANY($2)) AND ($3::uuid IS NULL OR v.programme_id = $3)
   AND ($4::uuid IS NULL OR v.centre_id = $4) AND ($5::text IS NULL OR v.assigned_to = $5)
+  AND ($6::uuid IS NULL OR v.learner_id = $6) AND ($7::uuid IS NULL OR v.enrolment_id = $7)
 """
 # Most urgent first: overdue (oldest window first), then due or attempted, then scheduled.
 LIST_FOLLOWUPS = f"""
@@ -106,7 +108,7 @@ SELECT * FROM ({FOLLOWUP_VIEW}) v {WORKLIST_FILTER}
 ORDER BY CASE v.status WHEN 'overdue' THEN 0 WHEN 'due' THEN 1 WHEN 'attempted' THEN 1
                        WHEN 'scheduled' THEN 2 ELSE 3 END,
          v.window_end, v.learner_id, v.programme_id, v.followup_id
-LIMIT $6 OFFSET $7
+LIMIT $8 OFFSET $9
 """
 COUNT_FOLLOWUPS = f"SELECT count(*) FROM ({FOLLOWUP_VIEW}) v {WORKLIST_FILTER}"
 SET_FOLLOWUP_STATUS = """
@@ -237,13 +239,18 @@ async def lock_followup(conn, today: date, followup_id) -> dict | None:
     return dict(row) if row else None
 
 
+async def followup_of_enrolment(conn, enrolment_id):
+    return await conn.fetchval(FOLLOWUP_OF_ENROLMENT, enrolment_id)
+
+
 async def followups_of(conn, learner_id, programme_id) -> list:
     """The follow-up ids of a learner in a programme, latest exit first (one per enrolment exited)."""
     return [r["followup_id"] for r in await conn.fetch(FOLLOWUPS_OF, learner_id, programme_id)]
 
 
-async def list_followups(conn, today, statuses, programme_id, centre_id, staff, limit, offset):
-    args = (today, statuses, programme_id, centre_id, staff)
+async def list_followups(conn, today, statuses, programme_id, centre_id, staff, limit, offset, learner_id=None,
+                         enrolment_id=None):
+    args = (today, statuses, programme_id, centre_id, staff, learner_id, enrolment_id)
     rows = await conn.fetch(LIST_FOLLOWUPS, *args, limit, offset)
     total = await conn.fetchval(COUNT_FOLLOWUPS, *args)
     return [dict(r) for r in rows], total

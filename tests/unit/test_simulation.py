@@ -1,7 +1,7 @@
 from datetime import date
 
 from parcours.cli import main
-from parcours.simulation.truth import ground_truth
+from parcours.simulation.truth import cases, ground_truth
 from parcours.simulation.world import generate
 
 TODAY = date(2026, 11, 23)
@@ -27,18 +27,42 @@ def test_truth_has_every_count_of_the_definitions():
 
 def test_world_respects_capacity_and_the_order_of_facts():
     world = generate(2020, 0.05, 3, TODAY)
-    admitted: dict[int, int] = {}
+    admitted: dict[tuple, int] = {}
     for app in world.applications:
-        if app.decision == "admitted":
-            admitted[app.programme] = admitted.get(app.programme, 0) + 1
-        times = [f.occurred_at for f in app.facts]
-        assert times == sorted(times)
+        if app.admitted:
+            key = (app.programme, app.session)
+            admitted[key] = admitted.get(key, 0) + 1 - (app.no_show_at is not None)
         assert app.decided_at >= app.submitted_at
-        if app.facts:
-            assert app.facts[0].type == "started"
-        if app.exit_reason:
-            assert app.facts[-1].type == "exited"
-    assert all(n <= world.programmes[p].capacity for p, n in admitted.items())
+        assert app.promoted_at is None or app.promoted_at >= app.decided_at
+    for _, training in world.trainings():
+        times = [f.occurred_at for f in training.facts]
+        assert times == sorted(times)
+        if training.facts and not training.is_continuation:
+            assert training.facts[0].type == "started"
+        if training.exit_reason:
+            assert training.facts[-1].type == "exited"
+    sessions = {(p, s): session for p, programme in enumerate(world.programmes)
+                for s, session in enumerate(programme.sessions)}
+    assert all(n <= sessions[key].capacity for key, n in admitted.items())
+
+
+def test_a_person_applies_about_one_and_a_half_times_and_keeps_who_she_is():
+    world = generate(2020, 0.05, 3, TODAY)
+    per_person: dict[int, set] = {}
+    for app in world.applications:
+        per_person.setdefault(app.person, set()).add((app.programme, app.session))
+    assert 1.35 < len(world.applications) / len(per_person) < 1.65
+    assert all(len(sessions) == sum(a.person == p for a in world.applications) for p, sessions in per_person.items())
+
+
+def test_every_hard_case_is_generated_at_scale_005():
+    tally = cases(generate(2020, 0.05, 1, TODAY), 2020)
+    for case in ("no_show", "waitlisted_admitted", "readmitted_after_dropout", "retake_after_failed_certification",
+                 "transfer_continued", "two_admissions_one_start", "decision_after_start_refused",
+                 "contact_unreachable", "contact_refused", "outcome_corrected", "several_situations",
+                 "exit_0030_paris_new_year", "exit_0030_paris_first_of_month", "exit_0030_paris_summer_time",
+                 "exit_0030_paris_winter_time", "people_applying_several_times", "programmes_with_several_sessions"):
+        assert tally.get(case, 0) >= 1, case
 
 
 def test_calibrated_on_the_published_shares():
