@@ -18,9 +18,9 @@ LABELS = {
     "applications_rejected": "Rejected",
     "applications_withdrawn": "Withdrawn",
     "places_offered": "Places offered (sessions starting in the year)",
-    "learners_started": "Learners who started",
-    "learners_trained_or_in_training": "Learners trained or in training",
-    "exits_total": "Exits (transfers excluded)",
+    "learners_started": "Learners who started (people)",
+    "learners_trained_or_in_training": "Learners trained or in training (people)",
+    "exits_total": "Exits (enrolments, transfers excluded)",
     "followups_in_scope": "Six-month follow-ups in scope",
     "followups_exempt": "Follow-ups exempt",
     "outcomes_recorded": "Situations known at six months",
@@ -69,7 +69,7 @@ def _count_rows(c: dict) -> list[tuple[str, object]]:
 def format_table(figures: dict) -> str:
     c, r = figures["counts"], figures["rates"]
     lines = [f"Key figures {figures['year']} (definitions {figures['definitions']}; {figures['cohorts']['followups']})",
-             ""]
+             f"Learners: {figures['cohorts']['learners']}.", f"Exits: {figures['cohorts']['exits']}.", ""]
     lines += [f"  {label:<48} {value!s:>8}" for label, value in _count_rows(c)]
     lines.append("")
     lines += [f"  {label:<48} {_pct(rate, label == 'Applications per place')}" for label, rate in _rate_rows(r)]

@@ -72,7 +72,9 @@ def _rate(node) -> str:
 def render(figures: dict, rows: list[tuple[str, object]], rate_rows: list[tuple[str, dict]]) -> str:
     year, counts, rates = figures["year"], figures["counts"], figures["rates"]
     parts = [f"<h1>Key figures {year}</h1>",
-             f"<p>Definitions {html.escape(figures['definitions'])}; {html.escape(figures['cohorts']['followups'])}."
+             f"<p>Definitions {html.escape(figures['definitions'])}; {html.escape(figures['cohorts']['followups'])}. "
+             f"Learners: {html.escape(figures['cohorts']['learners'])}. "
+             f"Exits: {html.escape(figures['cohorts']['exits'])}."
              + (f" Cells under {figures['suppressed_under']} are withheld." if figures.get("suppressed_under") else "")
              + "</p>",
              f"<figure id='funnel'>{funnel_chart(counts, rates)}</figure>",

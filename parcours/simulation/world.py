@@ -385,9 +385,13 @@ def _journeys(rng: random.Random, programmes: list[Programme], applications: lis
         if again is not None:
             admitted_in.setdefault(app.person, []).append(again)
             heapq.heappush(queue, (_session(programmes, again).start_date, again.index, again))
-    # A centre must name the enrolment when the learner has several admissions in the programme;
-    # half of the others name it too.
-    for person_admissions in admitted_in.values():
+    # A centre must name the enrolment when the learner has several admissions in the programme
+    # (promotions from a waitlist and re-admissions included); half of the others name it too.
+    every_admission: dict[int, list[Application]] = {}
+    for app in applications:
+        if app.admitted:
+            every_admission.setdefault(app.person, []).append(app)
+    for person_admissions in every_admission.values():
         for app in person_admissions:
             if app.training is not None:
                 several = sum(a.programme == app.programme for a in person_admissions) > 1

@@ -15,8 +15,10 @@ from zoneinfo import ZoneInfo
 
 PARIS = ZoneInfo("Europe/Paris")
 MAX_LINES = 10_000
+# The last three are optional: the enrolment (or its application) when the learner has several in
+# the programme, and the programme a transfer continues in.
 COLUMNS = ("event_id", "learner_id", "programme_id", "type", "occurred_at", "hours", "milestone", "reason",
-           "exit_reason", "dropout_cause")
+           "exit_reason", "dropout_cause", "enrolment_id", "application_id", "transfer_to_programme_id")
 REQUIRED = ("learner_id", "programme_id", "type", "occurred_at")
 LOWERCASE = ("type", "exit_reason", "dropout_cause")  # closed lists: "Started" is read as "started"
 

@@ -18,6 +18,8 @@ ADL_W3ID = "https://w3id.org/xapi/adl/verbs/"
 PROGRAMME_ID = "https://parcours.example/xapi/programme_id"
 REASON = "https://parcours.example/xapi/reason"
 DROPOUT_CAUSE = "https://parcours.example/xapi/dropout_cause"
+# The enrolment (the admitted application's id), needed when the learner has several in the programme.
+ENROLMENT_ID = "https://parcours.example/xapi/enrolment_id"
 CMI5_PROGRESS = "https://w3id.org/xapi/cmi5/result/extensions/progress"
 COURSE_TYPES = frozenset({"http://adlnet.gov/expapi/activities/course",
                           "https://w3id.org/xapi/cmi5/activitytype/course"})
@@ -32,6 +34,7 @@ SOURCES = {
     "milestone": "object.definition.name",
     "reason": f"context.extensions[{REASON}]",
     "dropout_cause": f"context.extensions[{DROPOUT_CAUSE}]",
+    "enrolment_id": f"context.extensions[{ENROLMENT_ID}]",
 }
 
 
@@ -114,6 +117,9 @@ def to_fact(statement: Any) -> dict:
         raise NotAFact(f"{meaning.word} about a module or a session is not a training fact; about the programme "
                        "(object.definition.type course) it is")
     fact["type"] = fact_type
+    enrolment = _extension(statement, ENROLMENT_ID)
+    if enrolment is not None:
+        fact["enrolment_id"] = enrolment
     result = _dict(statement.get("result"))
     if fact_type == "attendance":
         fact["hours"] = duration_hours(result.get("duration"))

@@ -145,3 +145,14 @@ def test_at_most_ten_thousand_data_lines():
     with pytest.raises(TooManyLines, match="more than 10,000 data lines") as caught:
         parse(HEADER + "\n" + line * 10_001)
     assert caught.value.code == "too_many_lines"
+
+
+def test_a_line_may_name_the_enrolment_or_a_transfer_destination():
+    learner, programme = "cc7bb1ba-026b-4865-bb24-66359a5ab6ef", "5024a0b8-ae69-43a0-8ca6-9de17f91a885"
+    enrolment, destination = "5a0c9e1d-3b7f-4e2a-9c4d-8f1e2a3b4c5d", "2c3d4e5f-6071-4829-9a0b-1c2d3e4f5a6b"
+    lines = parse("learner_id;programme_id;type;occurred_at;exit_reason;application_id;transfer_to_programme_id\n"
+                  f"{learner};{programme};started;02/03/2020 09:00;;{enrolment};\n"
+                  f"{learner};{programme};exited;15/05/2020;transferred;;{destination}\n")
+    started, moved = (FactIn(**line.item) for line in lines)
+    assert str(started.application_id) == enrolment and started.enrolment_id is None
+    assert str(moved.transfer_to_programme_id) == destination and moved.exit_reason == "transferred"

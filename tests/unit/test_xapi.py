@@ -262,3 +262,12 @@ def test_values_are_left_to_factin_which_names_the_statement_field():
     fields = {e["loc"][0] for e in caught.value.errors()}
     assert fields == {"learner_id", "occurred_at", "hours"}
     assert {xapi.SOURCES[f] for f in fields} == {"actor.account.name", "timestamp", "result.duration"}
+
+
+def test_a_statement_may_name_the_enrolment():
+    enrolment = "5a0c9e1d-3b7f-4e2a-9c4d-8f1e2a3b4c5d"
+    s = statement(xapi.ADL + "initialized")
+    s["context"]["extensions"][xapi.ENROLMENT_ID] = enrolment
+    fact = xapi.to_fact(s)
+    assert fact["enrolment_id"] == enrolment and str(FactIn(**fact).enrolment_id) == enrolment
+    assert "enrolment_id" not in xapi.to_fact(statement(xapi.ADL + "initialized"))
