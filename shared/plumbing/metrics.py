@@ -85,6 +85,12 @@ class PlumbingMetrics:
             "Topics found missing on the broker and created again (a broker that lost its data)",
             registry=registry,
         )
+        self.periodic_failures = Counter(
+            "parcours_periodic_task_failures_total",
+            "Runs of a periodic task that failed (contact retention, topic check, outbox backlog, ...)",
+            ["task"],
+            registry=registry,
+        )
         self.outbox_backlog = Gauge(
             "parcours_outbox_backlog", "Outbox rows not yet published", registry=registry
         )

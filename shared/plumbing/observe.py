@@ -65,13 +65,30 @@ class LagWatcher:
         self._shown = shown
 
 
-async def every(seconds: float, what: str, action: Callable[[], Awaitable[None]]) -> None:
-    """Run `action` forever, `seconds` apart; a failure is logged and tried again next time."""
+# While a periodic task keeps failing, it is said again at most this often.
+REPEAT_WARNING_SECONDS = 60.0
+
+
+async def every(seconds: float, what: str, action: Callable[[], Awaitable[None]],
+                metrics: PlumbingMetrics | None = None) -> None:
+    """Run `action` forever, `seconds` apart; a failure is counted, logged at WARNING with the task's
+    name (then at most once a minute while it lasts, and its end at INFO), and tried again next time."""
+    failing_since: float | None = None
+    warned_at = 0.0
     while True:
         try:
             await action()
+            if failing_since is not None:
+                log.info("%s works again after %.0f s of failures", what, time.monotonic() - failing_since)
+                failing_since = None
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - observation must never stop the service
-            log.debug("%s failed: %s", what, exc)
+        except Exception as exc:  # noqa: BLE001 - a periodic task must never stop the service
+            now = time.monotonic()
+            if metrics is not None:
+                metrics.periodic_failures.labels(what).inc()
+            if failing_since is None or now - warned_at >= REPEAT_WARNING_SECONDS:
+                log.warning("periodic task %r failed: %s: %s", what, type(exc).__name__, exc)
+                warned_at = now
+            failing_since = failing_since or now
         await asyncio.sleep(seconds)

@@ -70,16 +70,18 @@ class Runtime:
         self.relay.on_kafka_error = self._after_kafka_error
         self.relay.before_send = self._topics_exist
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
-        self._tasks.append(asyncio.create_task(every(2, "outbox backlog", self._measure_backlog)))
-        self._tasks.append(asyncio.create_task(every(s.topic_check_seconds, "topics", self._check_topics)))
+        self._tasks.append(asyncio.create_task(every(2, "outbox backlog", self._measure_backlog, self.metrics)))
+        self._tasks.append(asyncio.create_task(every(s.topic_check_seconds, "topics", self._check_topics,
+                                                     self.metrics)))
         if self._refresh is not None:
             refresh = self._refresh
-            self._tasks.append(asyncio.create_task(every(15, "business metrics", lambda: refresh(self.pool))))
+            self._tasks.append(asyncio.create_task(every(15, "business metrics", lambda: refresh(self.pool),
+                                                         self.metrics)))
         if self.consumes and self._apply is not None:
             self.broker = self._build_broker()
             await self.broker.start()
             lag = LagWatcher(self.metrics, self._consumers)
-            self._tasks.append(asyncio.create_task(every(5, "consumer lag", lag.measure)))
+            self._tasks.append(asyncio.create_task(every(5, "consumer lag", lag.measure, self.metrics)))
         self._started = True
 
     @contextlib.asynccontextmanager

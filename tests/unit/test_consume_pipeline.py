@@ -8,6 +8,7 @@ The real broker and database paths are covered by the integration and reliabilit
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import namedtuple
 
 from aiokafka import TopicPartition
@@ -15,6 +16,7 @@ from aiokafka.errors import IllegalStateError
 from prometheus_client import CollectorRegistry
 
 from shared.plumbing.metrics import PlumbingMetrics
+from shared.plumbing.observe import every
 from shared.plumbing.pipeline import ConsumePipeline, batch_keys, conflicts, next_offsets
 
 Record = namedtuple("Record", "topic partition offset key")
@@ -154,3 +156,27 @@ async def test_a_failed_commit_does_not_hold_back_the_next_one() -> None:
     processor.let(0)  # both batches begin at offset 0, of partitions 0 and 1
     await pipeline.close(1)
     assert consumer.commits == [{TopicPartition("t", 1): 2}]
+
+
+async def test_a_failing_periodic_task_is_counted_and_said_at_warning_then_its_recovery(caplog):
+    metrics = PlumbingMetrics(CollectorRegistry())
+    runs = 0
+
+    async def purge() -> None:
+        nonlocal runs
+        runs += 1
+        if runs <= 3:
+            raise ConnectionRefusedError("database unreachable")
+        if runs == 5:
+            raise asyncio.CancelledError
+
+    caplog.set_level(logging.INFO, logger="shared.plumbing.observe")
+    try:
+        await every(0, "contact retention", purge, metrics)
+    except asyncio.CancelledError:
+        pass
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "'contact retention'" in warnings[0].getMessage()
+    assert "database unreachable" in warnings[0].getMessage()
+    assert any("contact retention works again" in r.getMessage() for r in caplog.records if r.levelno == logging.INFO)
+    assert metrics.periodic_failures.labels("contact retention")._value.get() == 3
