@@ -25,7 +25,17 @@ def install_http_basics(app: FastAPI, runtime, metrics: PlumbingMetrics, max_bod
                         auth_required: bool = True) -> None:
     """Health and metrics routes, request metrics, body limit, API keys, and error mapping."""
     app.state.keys = KeyChecker(lambda request: request.app.state.runtime.pool, auth_required)
+    _install_health(app, runtime, metrics)
+    app.add_middleware(RequestMetrics, metrics=metrics, max_body_bytes=max_body_bytes)
+    for exc_class in TRANSIENT_DB_ERRORS:
+        app.add_exception_handler(exc_class, database_unavailable)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(StarletteHTTPException, unreadable_body)
+    app.add_exception_handler(Unauthenticated, unauthenticated)
+    app.add_exception_handler(Forbidden, forbidden)
 
+
+def _install_health(app: FastAPI, runtime, metrics: PlumbingMetrics) -> None:
     @app.get("/health/live", tags=["health"], summary="The process is alive")
     async def live() -> dict:
         return {"status": "live"}
@@ -42,48 +52,41 @@ def install_http_basics(app: FastAPI, runtime, metrics: PlumbingMetrics, max_bod
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(RequestMetrics, metrics=metrics, max_body_bytes=max_body_bytes)
 
-    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("database unavailable during %s %s: %s", request.method, request.url.path, exc)
-        return JSONResponse(
-            {"detail": "the database is unavailable; nothing was stored, retry later"},
-            status_code=503,
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
-        )
+async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable during %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        {"detail": "the database is unavailable; nothing was stored, retry later"},
+        status_code=503,
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
 
-    for exc_class in TRANSIENT_DB_ERRORS:
-        app.add_exception_handler(exc_class, database_unavailable)
 
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # Name each field and what is wrong with it; do not echo the input back.
-        errors = describe_errors(exc.errors())
-        return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
+async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # Name each field and what is wrong with it; do not echo the input back.
+    errors = describe_errors(exc.errors())
+    return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
 
-    app.add_exception_handler(RequestValidationError, invalid_request)
 
-    async def unreadable_body(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        # FastAPI's own words for a body that is not JSON at all say nothing a client can act on.
-        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
-            return JSONResponse({"detail": "the request body is not valid JSON (check its syntax, its encoding "
-                                           "is UTF-8, and it is not nested too deeply)", "code": "unreadable_body"},
-                                status_code=400)
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+async def unreadable_body(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    # FastAPI's own words for a body that is not JSON at all say nothing a client can act on.
+    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+        return JSONResponse({"detail": "the request body is not valid JSON (check its syntax, its encoding "
+                                       "is UTF-8, and it is not nested too deeply)", "code": "unreadable_body"},
+                            status_code=400)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
-    app.add_exception_handler(StarletteHTTPException, unreadable_body)
 
-    async def unauthenticated(request: Request, exc: Unauthenticated):
-        login = getattr(request.app.state, "login_path", None)
-        if login and request.method == "GET" and request.url.path.startswith(login.rsplit("/", 1)[0]):
-            return RedirectResponse(login, status_code=303)  # a person at the staff page: to the login form
-        return JSONResponse({"detail": str(exc), "code": "unauthenticated"}, status_code=401,
-                            headers={"WWW-Authenticate": "Bearer"})
+async def unauthenticated(request: Request, exc: Unauthenticated):
+    login = getattr(request.app.state, "login_path", None)
+    if login and request.method == "GET" and request.url.path.startswith(login.rsplit("/", 1)[0]):
+        return RedirectResponse(login, status_code=303)  # a person at the staff page: to the login form
+    return JSONResponse({"detail": str(exc), "code": "unauthenticated"}, status_code=401,
+                        headers={"WWW-Authenticate": "Bearer"})
 
-    async def forbidden(request: Request, exc: Forbidden) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), "code": "forbidden"}, status_code=403)
 
-    app.add_exception_handler(Unauthenticated, unauthenticated)
-    app.add_exception_handler(Forbidden, forbidden)
+async def forbidden(request: Request, exc: Forbidden) -> JSONResponse:
+    return JSONResponse({"detail": str(exc), "code": "forbidden"}, status_code=403)
 
 
 class RequestMetrics:

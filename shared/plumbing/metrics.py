@@ -15,6 +15,12 @@ class PlumbingMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        self._consumer_metrics(registry)
+        self._outbox_metrics(registry)
+        self._runtime_metrics(registry)
+        self._http_metrics(registry)
+
+    def _consumer_metrics(self, registry: CollectorRegistry) -> None:
         self.events_consumed = Counter(
             "parcours_events_consumed_total",
             "Events consumed, by topic, event type and result (applied, duplicate, dead_lettered, retried)",
@@ -66,6 +72,8 @@ class PlumbingMetrics:
         self.consumer_assigned_partitions = Gauge(
             "parcours_consumer_assigned_partitions", "Partitions currently assigned", registry=registry
         )
+
+    def _outbox_metrics(self, registry: CollectorRegistry) -> None:
         self.outbox_published = Counter(
             "parcours_outbox_published_total", "Outbox rows published to Kafka", registry=registry
         )
@@ -80,6 +88,8 @@ class PlumbingMetrics:
             ["topic"],
             registry=registry,
         )
+
+    def _runtime_metrics(self, registry: CollectorRegistry) -> None:
         self.topics_recreated = Counter(
             "parcours_topics_recreated_total",
             "Topics found missing on the broker and created again (a broker that lost its data)",
@@ -99,6 +109,8 @@ class PlumbingMetrics:
             "Age of the oldest unpublished outbox row",
             registry=registry,
         )
+
+    def _http_metrics(self, registry: CollectorRegistry) -> None:
         self.http_requests = Counter(
             "parcours_http_requests_total",
             "HTTP requests by method, route template and status code",
