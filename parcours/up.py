@@ -22,8 +22,6 @@ from shared.plumbing.db import create_pool, dsn_for_database, ensure_database, m
 from shared.plumbing.kafka import ensure_topics
 from shared.plumbing.outbox import republish_since
 
-DEFAULT_PORTS = {"intake": 8001, "progress": 8002, "outcomes": 8003}
-
 
 def say(*parts: object) -> None:
     print(*parts, flush=True)

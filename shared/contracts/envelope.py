@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import ClassVar
 from uuid import UUID
 
@@ -49,6 +48,3 @@ class Envelope(BaseModel):
     def key(self) -> bytes:
         """Kafka key: the learner, so one learner's events stay in order; else the programme."""
         return str(self.learner_id or self.programme_id).encode()
-
-    def occurred(self) -> datetime:
-        return self.occurred_at

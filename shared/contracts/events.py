@@ -314,18 +314,6 @@ def enrolment_of(event: Envelope) -> UUID:
 # --- outcomes -------------------------------------------------------------------
 
 
-class FollowupDueData(EventData):
-    exit_date: date
-    observation_date: date
-    window_start: date
-    window_end: date
-
-
-class FollowupDue(Envelope):
-    EVENT_TYPE = "followup.due"
-    data: FollowupDueData
-
-
 class FollowupClosedData(EventData):
     """A follow-up is over: its outcome is recorded, or the learner was unreachable, refused or exempt."""
 
@@ -371,7 +359,6 @@ EVENT_TYPES: dict[tuple[str, int], type[Envelope]] = {
         TrainingExited,
         TrainingCorrected,
         *TRAINING_V2,
-        FollowupDue,
         FollowupClosed,
         OutcomeRecorded,
     )

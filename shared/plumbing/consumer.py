@@ -50,10 +50,6 @@ RETURNING id
 """
 
 
-class Refused(Exception):
-    """An event that no retry can make acceptable (an impossible transition, say)."""
-
-
 @dataclass(slots=True)
 class Item:
     """One consumed record, decoded or with the reason it could not be."""
@@ -84,7 +80,7 @@ class BatchProcessor:
     ) -> None:
         self._pool = pool
         self._metrics = metrics
-        self._refusals = (Refused, *refusals)
+        self._refusals = tuple(refusals)
         self._apply_many = apply_many or one_by_one(apply, self._refusals)
         self._max_bytes = max_message_bytes
         self._retry_max = retry_max_seconds

@@ -31,7 +31,6 @@ ORDER BY id FOR UPDATE
 """
 APPLIED_AMONG = "SELECT event_id FROM processed_events WHERE event_id = ANY($1::uuid[])"
 MARK_REPLAYED = "UPDATE dead_letters SET replayed_at = now() WHERE id = ANY($1::bigint[])"
-COUNT = "SELECT count(*) FILTER (WHERE replayed_at IS NULL) AS waiting, count(*) AS total FROM dead_letters"
 
 
 async def list_dead_letters(pool: asyncpg.Pool, include_replayed: bool = False, reason: str | None = None,
@@ -61,6 +60,3 @@ async def replay(pool: asyncpg.Pool, ids: list[int] | None = None, everything: b
             await conn.execute(MARK_REPLAYED, [r["id"] for r in rows])
     return [r["id"] for r in rows]
 
-
-async def counts(pool: asyncpg.Pool) -> dict:
-    return dict(await pool.fetchrow(COUNT))

@@ -52,8 +52,8 @@ def test_no_personal_data_leaves_intake_and_erasure_removes_it_while_counts_stay
         intake, outcomes = (f"http://127.0.0.1:{ports[s]}" for s in ("intake", "outcomes"))
         http = httpx.Client(headers=up.headers, timeout=30)
         recorded = http.get(f"{outcomes}/followups", params={"status": "recorded", "limit": 1}).json()["items"][0]
-        learner, programme = recorded["learner_id"], recorded["programme_id"]
-        fix = http.put(f"{outcomes}/followups/{learner}/{programme}/outcome", json={
+        learner, followup = recorded["learner_id"], recorded["followup_id"]
+        fix = http.put(f"{outcomes}/followups/{followup}/outcome", json={
             "situation": "permanent_contract", "digital_job": True, "job_title": "Analyste chez Dupont SARL",
             "observed_on": recorded["observation_date"]})
         assert fix.status_code == 200, fix.text
@@ -85,7 +85,7 @@ def test_no_personal_data_leaves_intake_and_erasure_removes_it_while_counts_stay
         assert asyncio.run(erased_events(bootstrap)) == [learner]
         after = {y: http.get(f"{outcomes}/key-figures", params={"year": y}).json()["counts"] for y in (2020, 2021)}
         assert after == before
-        page = http.get(f"{outcomes}/staff/followups/{learner}/{programme}").text
+        page = http.get(f"{outcomes}/staff/followups/{followup}").text
         assert "No contact details are held" in page
     finally:
         up.stop()

@@ -210,9 +210,12 @@ async def enrolments_of(client, learner, programme, n):
     return await eventually(all_there)
 
 
-async def test_one_enrolment_per_admission_readmitted_after_dropping_out(app, kafka):
-    """A learner drops out of the March session and is admitted to the September one: a second
-    enrolment, which her facts find without naming it, and each event names its enrolment."""
+@pytest.mark.parametrize("first_exit", [{"exit_reason": "dropped_out", "dropout_cause": "personal"},
+                                        {"exit_reason": "not_certified"}], ids=["after_dropout", "retake"])
+async def test_one_enrolment_per_admission_readmitted_after_dropping_out(app, kafka, first_exit):
+    """A learner drops out of (or fails the certification of) the March session and is admitted to
+    the September one: a second enrolment, which her facts find without naming it, and each event
+    names its enrolment."""
     learner, programme = uuid.uuid4(), uuid.uuid4()
     first, second = uuid.uuid4(), uuid.uuid4()
     s1, s2 = uuid.uuid4(), uuid.uuid4()
@@ -220,8 +223,7 @@ async def test_one_enrolment_per_admission_readmitted_after_dropping_out(app, ka
         await publish(kafka, [f.programme(programme), f.admitted(learner, programme, first, s1)])
         await enrolments_of(client, learner, programme, 1)
         for step in (fact(learner, programme, "started", "2020-03-02T09:00:00+01:00"),
-                     fact(learner, programme, "exited", "2020-04-10T17:00:00+02:00", exit_reason="dropped_out",
-                          dropout_cause="personal")):
+                     fact(learner, programme, "exited", "2020-04-10T17:00:00+02:00", **first_exit)):
             r = await client.post("/facts", json=step)
             assert r.status_code == 201 and r.json()["enrolment_id"] == str(first), r.text
         await publish(kafka, [f.admitted(learner, programme, second, s2, at="2020-08-01T10:00:00")])
@@ -241,8 +243,8 @@ async def test_one_enrolment_per_admission_readmitted_after_dropping_out(app, ka
     assert late.json()["enrolment_id"] == str(first) and late.json()["placed"] == "late"
     assert ended.json()["enrolment_id"] == str(second)
     assert (view["enrolment_id"], view["state"], view["session_id"]) == (str(second), "exited", str(s2))
-    assert view["other_enrolments"][0]["state"] == "exited" and view["other_enrolments"][0]["exit_reason"] == \
-        "dropped_out"
+    assert view["other_enrolments"][0]["state"] == "exited"
+    assert view["other_enrolments"][0]["exit_reason"] == first_exit["exit_reason"]
     assert [(e.event_type, e.schema_version, str(e.data.enrolment_id)) for e in events] == [
         ("training.started", 2, str(first)), ("training.exited", 2, str(first)),
         ("training.started", 2, str(second)), ("training.attendance", 2, str(first)),
