@@ -86,17 +86,27 @@ class Driver:
             admitted = sum(a.admitted for a in self.world.applications)
             await self._wait("admissions reach progress", base["enrolments"] + fresh * admitted, enrolments)
             facts, corrections = await self._facts()
-            # Every event this run caused (a lower bound: intake may publish more, e.g. sessions).
-            events = len(self.world.programmes) + 2 * len(self.world.applications) + facts + corrections
+            # Every event this run caused on the topics outcomes consumes: each programme and
+            # session, each application submitted, each decision (the no-shows', and intake's
+            # promotions from a waitlist, included), each fact and correction, and the start of each
+            # enrolment a transfer continues in.
+            world = self.world
+            sessions = sum(len(p.sessions) for p in world.programmes)
+            decisions = len(world.applications) + sum(bool(a.no_show_at) + bool(a.promoted_at)
+                                                       for a in world.applications)
+            continued = sum(t.continued is not None for _, t in world.trainings())
+            events = len(world.programmes) + sessions + len(world.applications) + decisions + facts + continued \
+                + corrections
             await self._wait("training reaches outcomes", base["events"] + fresh * events, self._outcomes_applied)
             expected_followups = sum(1 for _, t in self.world.trainings()
                                      if t.exit_reason and t.exit_reason != "transferred")
             await self._wait("follow-ups open", base["followups"] + fresh * expected_followups, followups)
             refused = await self._decisions_after_start()
             await self._outcomes()
-        return {"programmes": len(self.world.programmes), "applications": len(self.world.applications),
-                "people": len(self.world.people), "facts": facts, "corrections": corrections, "events": events,
-                "decisions_refused_after_start": refused}
+        return {"programmes": len(self.world.programmes), "sessions": sessions,
+                "applications": len(self.world.applications), "people": len(self.world.people),
+                "decisions": decisions, "facts": facts, "transfers": continued, "corrections": corrections,
+                "events": events, "decisions_refused_after_start": refused}
 
     async def _send(self, method: str, url: str, body) -> httpx.Response:
         """Retry while a service is unavailable (503, connection refused): every call is idempotent."""
@@ -421,10 +431,12 @@ def run_simulate(args) -> int:
         print(f"parcours simulate: cannot reach the services ({exc}); is `parcours up` running?")
         return 1
     elapsed = time.monotonic() - started
-    print(f"simulated {args.year} at scale {args.scale} (seed {args.seed}): {summary['programmes']} programmes, "
-          f"{summary['applications']} applications by {summary['people']} people, {summary['facts']} training facts "
-          f"({summary['corrections']} corrected afterwards), "
-          f"{summary['events']} events applied by outcomes, in {elapsed:.1f}s")
+    print(f"simulated {args.year} at scale {args.scale} (seed {args.seed}): {summary['programmes']} programmes "
+          f"with {summary['sessions']} sessions, {summary['applications']} applications by {summary['people']} "
+          f"people, {summary['decisions']} decisions, {summary['facts']} training facts "
+          f"({summary['corrections']} corrected afterwards, {summary['transfers']} transfers continued), "
+          f"{summary['events']} events applied by outcomes, {summary['decisions_refused_after_start']} decisions "
+          f"after a start refused, in {elapsed:.1f}s")
     if args.truth:
         truth = {"year": args.year, "scale": args.scale, "seed": args.seed, "generated_on": today.isoformat(),
                  "counts": ground_truth(world, args.year), "cases": cases(world, args.year)}

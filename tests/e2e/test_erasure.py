@@ -78,10 +78,11 @@ def test_no_personal_data_leaves_intake_and_erasure_removes_it_while_counts_stay
 
         dsn = json.loads((state / "stack.json").read_text())["databases"]["outcomes"]
         for _ in range(60):
-            if asyncio.run(personal_text(dsn, learner)) == [None, None]:
+            if set(asyncio.run(personal_text(dsn, learner))) == {None}:
                 break
             asyncio.run(asyncio.sleep(0.5))
-        assert asyncio.run(personal_text(dsn, learner)) == [None, None]  # both versions of the outcome
+        job_titles = asyncio.run(personal_text(dsn, learner))
+        assert len(job_titles) >= 2 and set(job_titles) == {None}  # every version of every outcome of hers
         assert asyncio.run(erased_events(bootstrap)) == [learner]
         after = {y: http.get(f"{outcomes}/key-figures", params={"year": y}).json()["counts"] for y in (2020, 2021)}
         assert after == before

@@ -68,22 +68,23 @@ def test_prometheus_counts_what_the_simulation_produced_and_sees_the_dlq(tmp_pat
         sim = run(["simulate", "--year", "2020", "--scale", "0.01", "--seed", "2", "--quiet", "--timeout", "120"],
                   up.env())
         assert sim.returncode == 0, sim.stdout + sim.stderr
-        found = re.search(r"(\d+) programmes, (\d+) applications, (\d+) training facts \((\d+) corrected "
-                          r"afterwards\), (\d+) events", sim.stdout)
-        programmes, applications, facts, corrections, events = map(int, found.groups())
-        print(f"simulation produced {events} events: {programmes} programmes, {applications} applications "
-              f"(each submitted and decided), {facts} training facts")
+        found = re.search(r"(\d+) programmes with (\d+) sessions, (\d+) applications by \d+ people, "
+                          r"(\d+) decisions, (\d+) training facts \((\d+) corrected afterwards, "
+                          r"(\d+) transfers continued\), (\d+) events", sim.stdout)
+        programmes, sessions, applications, decisions, facts, corrections, transfers, events = map(int, found.groups())
+        print(f"simulation produced {events} events: {programmes} programmes, {sessions} sessions, {applications} "
+              f"applications, {decisions} decisions, {facts} training facts, {transfers} transfers")
 
         targets = httpx.get(prometheus + "/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
         assert sorted(t["labels"]["job"] for t in targets) == ["parcours-intake", "parcours-outcomes",
                                                               "parcours-progress"]
         assert wait_for(prometheus, 'count(up{job=~"parcours-.*"} == 1)', 3) == 3
         applied = 'sum(parcours_events_consumed_total{job="%s", result="applied"})'
-        # Intake also schedules each programme's first session: one more event per programme.
-        assert wait_for(prometheus, applied % "parcours-outcomes", events + programmes) == events + programmes
-        assert wait_for(prometheus, applied % "parcours-progress", 2 * programmes + 2 * applications) == \
-            2 * programmes + 2 * applications
-        published = facts + corrections  # each correction publishes training.corrected
+        assert wait_for(prometheus, applied % "parcours-outcomes", events) == events
+        intake_events = programmes + sessions + applications + decisions
+        assert wait_for(prometheus, applied % "parcours-progress", intake_events) == intake_events
+        # each correction publishes training.corrected; a transfer opens an enrolment with its start
+        published = facts + corrections + transfers
         assert wait_for(prometheus, 'sum(parcours_outbox_published_total{job="parcours-progress"})', published) == \
             published
 
