@@ -129,8 +129,8 @@ def _expected_events(scale: float) -> int:
     from parcours.simulation.world import generate
 
     world = generate(2020, scale, 1, date.today())
-    facts = sum(len(a.facts) for a in world.applications)
-    return len(world.programmes) + 2 * len(world.applications) + facts
+    facts = sum(len(t.facts) for _, t in world.trainings())
+    return len(world.programmes) + 2 * len(world.applications) + facts  # a lower bound (sessions, no-shows...)
 
 
 AGAIN_SCALE = 0.5
@@ -204,7 +204,7 @@ def measure(infra: Infra, scale: float, budget: float) -> list[Result]:
         phases.join(5)
         cpu = meter.stop()
         output = sim_log.read_text(errors="replace")
-        summary = re.search(r"simulated .*? (\d+) events applied by outcomes, in ([\d.]+)s", output)
+        summary = re.search(r"simulated .*? (\d+) events applied by outcomes, .*?in ([\d.]+)s", output)
         events = int(summary.group(1)) if summary else None
         applied = None
         if not finished:
