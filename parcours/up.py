@@ -94,19 +94,21 @@ class Stack:
         return republished
 
     def start_services(self) -> None:
-        logs = self.state_dir / "logs"
         for service in SERVICES:
-            env = dict(os.environ)
-            env[f"PARCOURS_{service.upper()}_DATABASE_URL"] = self.dsns[service]
-            env[f"PARCOURS_{service.upper()}_PORT"] = str(self.ports[service])
-            env["PARCOURS_KAFKA_BOOTSTRAP_SERVERS"] = self.bootstrap
-            env["PARCOURS_INTAKE_URL"] = f"http://127.0.0.1:{self.ports['intake']}"
-            log = open(logs / f"{service}.log", "ab")  # noqa: SIM115 - the child keeps it
-            self.processes[service] = subprocess.Popen(
-                [sys.executable, "-m", f"services.{service}"], env=env, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
-            )
-            log.close()
+            self.start_service(service)
+
+    def start_service(self, service: str) -> None:
+        env = dict(os.environ)
+        env[f"PARCOURS_{service.upper()}_DATABASE_URL"] = self.dsns[service]
+        env[f"PARCOURS_{service.upper()}_PORT"] = str(self.ports[service])
+        env["PARCOURS_KAFKA_BOOTSTRAP_SERVERS"] = self.bootstrap
+        env["PARCOURS_INTAKE_URL"] = f"http://127.0.0.1:{self.ports['intake']}"
+        log = open(self.state_dir / "logs" / f"{service}.log", "ab")  # noqa: SIM115 - the child keeps it
+        self.processes[service] = subprocess.Popen(
+            [sys.executable, "-m", f"services.{service}"], env=env, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
 
     def wait_ready(self, timeout: float = 180.0) -> None:
         deadline = time.monotonic() + timeout
@@ -145,6 +147,40 @@ class Stack:
             self.broker.stop()
         if self.postgres is not None:
             self.postgres.stop()
+
+
+class Supervisor:
+    """Like Docker's restart policy: a service that dies is started again, after a delay that
+    doubles while it keeps dying soon after a start (0.5 s up to 30 s) and resets once it has run
+    10 s. Each restart is said and counted."""
+
+    FIRST_DELAY, MAX_DELAY, HEALTHY_AFTER = 0.5, 30.0, 10.0
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.restarts = dict.fromkeys(SERVICES, 0)
+        self._delay = dict.fromkeys(SERVICES, self.FIRST_DELAY)
+        self._started = dict.fromkeys(SERVICES, time.monotonic())
+        self._due: dict[str, float] = {}  # service -> when to start it again
+
+    def watch(self) -> None:
+        now = time.monotonic()
+        for service, proc in self.stack.processes.items():
+            if service in self._due or proc.poll() is None:
+                continue
+            if now - self._started[service] >= self.HEALTHY_AFTER:
+                self._delay[service] = self.FIRST_DELAY
+            delay = self._delay[service]
+            self._due[service] = now + delay
+            self._delay[service] = min(self.MAX_DELAY, delay * 2)
+            say(f"{service} exited with code {proc.returncode}; restarting it in {delay:.1f}s (see its log)")
+        for service, due in list(self._due.items()):
+            if now >= due:
+                del self._due[service]
+                self.stack.start_service(service)
+                self._started[service] = now
+                self.restarts[service] += 1
+                say(f"{service} restarted ({self.restarts[service]} restart(s) so far)")
 
 
 def run_up(state_dir: Path, ports: dict[str, int], kafka_port: int | None,
@@ -191,11 +227,9 @@ def run_up(state_dir: Path, ports: dict[str, int], kafka_port: int | None,
         say(f"  admin key:     in {stack.state_dir / 'stack.json'} (the command line uses it); "
             "`parcours keys create` for others")
         say("Ctrl-C stops everything.")
+        supervisor = Supervisor(stack)
         while True:
-            for service, proc in stack.processes.items():
-                if proc.poll() is not None:
-                    say(f"{service} exited with code {proc.returncode}; stopping (see its log)")
-                    return 1
+            supervisor.watch()
             time.sleep(0.5)
     except KeyboardInterrupt:
         say("stopping")
