@@ -92,18 +92,19 @@ class Driver:
             # enrolment a transfer continues in.
             world = self.world
             sessions = sum(len(p.sessions) for p in world.programmes)
+            mode_changes = sum(len(p.mode_changes) for p in world.programmes)
             decisions = len(world.applications) + sum(bool(a.no_show_at) + bool(a.promoted_at)
                                                        for a in world.applications)
             continued = sum(t.continued is not None for _, t in world.trainings())
-            events = len(world.programmes) + sessions + len(world.applications) + decisions + facts + continued \
-                + corrections
+            events = len(world.programmes) + sessions + mode_changes + len(world.applications) + decisions + facts \
+                + continued + corrections
             await self._wait("training reaches outcomes", base["events"] + fresh * events, self._outcomes_applied)
             expected_followups = sum(1 for _, t in self.world.trainings()
                                      if t.exit_reason and t.exit_reason != "transferred")
             await self._wait("follow-ups open", base["followups"] + fresh * expected_followups, followups)
             refused = await self._decisions_after_start()
             await self._outcomes()
-        return {"programmes": len(self.world.programmes), "sessions": sessions,
+        return {"programmes": len(self.world.programmes), "sessions": sessions, "mode_changes": mode_changes,
                 "applications": len(self.world.applications), "people": len(self.world.people),
                 "decisions": decisions, "facts": facts, "transfers": continued, "corrections": corrections,
                 "events": events, "decisions_refused_after_start": refused}
@@ -178,6 +179,11 @@ class Driver:
                 r = await self._send("POST", self.urls["intake"] + "/programmes", body)
                 if r.status_code not in (200, 201):
                     raise SimulationError(f"programme refused: {r.status_code} {r.text[:300]}")
+                for day, mode in p.mode_changes:
+                    r = await self._send("POST", f"{self.urls['intake']}/programmes/{p.programme_id}/modes",
+                                         {"mode": mode, "effective_on": day.isoformat()})
+                    if r.status_code not in (200, 201):
+                        raise SimulationError(f"mode change refused: {r.status_code} {r.text[:300]}")
                 for session in p.sessions[1:]:  # the first came with the programme
                     end = add_months(session.start_date, p.duration_months)
                     r = await self._send("POST", f"{self.urls['intake']}/programmes/{p.programme_id}/sessions", {
@@ -432,7 +438,8 @@ def run_simulate(args) -> int:
         return 1
     elapsed = time.monotonic() - started
     print(f"simulated {args.year} at scale {args.scale} (seed {args.seed}): {summary['programmes']} programmes "
-          f"with {summary['sessions']} sessions, {summary['applications']} applications by {summary['people']} "
+          f"with {summary['sessions']} sessions and {summary['mode_changes']} mode changes, "
+          f"{summary['applications']} applications by {summary['people']} "
           f"people, {summary['decisions']} decisions, {summary['facts']} training facts "
           f"({summary['corrections']} corrected afterwards, {summary['transfers']} transfers continued), "
           f"{summary['events']} events applied by outcomes, {summary['decisions_refused_after_start']} decisions "

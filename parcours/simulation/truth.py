@@ -94,6 +94,8 @@ def cases(world: World, year: int | None = None) -> dict[str, int]:
     several = sum(n > 1 for n in _applications_per_person(world).values())
     tally["people_applying_several_times"] = several
     tally["programmes_with_several_sessions"] = sum(len(p.sessions) > 1 for p in world.programmes)
+    tally["programme_mode_changed"] = sum(bool(p.mode_changes) for p in world.programmes)
+    tally["programme_back_to_usual_mode"] = sum(len(p.mode_changes) > 1 for p in world.programmes)
     tally["applications_per_person_x100"] = round(100 * len(world.applications) / max(1, len(people)))
     return dict(sorted(tally.items()))
 

@@ -68,6 +68,9 @@ DECISION_AFTER_START = 0.01
 UNREACHABLE, REFUSED = 0.30, 0.10
 # Of the outcomes recorded, those recorded wrong first and corrected.
 OUTCOME_CORRECTED = 0.03
+# GEN 2020: 44.5 % of programmes changed their delivery mode during the year (moving online, most
+# from mid-March), 43 % of those were back to their usual mode by 31 December.
+MODE_CHANGED, MODE_BACK = 0.445, 0.43
 PARIS = ZoneInfo("Europe/Paris")
 # Among recorded outcomes, those with a second box ticked, lower in priority than the first.
 SEVERAL_SITUATIONS = 0.08
@@ -110,6 +113,8 @@ class Programme:
     job_family: str
     duration_months: int
     sessions: list[Session]
+    # Dated changes of delivery mode: (first day, mode).
+    mode_changes: list[tuple[date, str]] = field(default_factory=list)
 
     @property
     def start_date(self) -> date:
@@ -226,7 +231,9 @@ def generate(year: int, scale: float, seed: int, today: date | None = None) -> W
     rng = random.Random(f"{year}:{scale}:{seed}")
     programmes = _programmes(rng, year, scale)
     people: list[Person] = []
-    applications = _applications(rng, programmes, people, seed, today)
+    # A person's e-mail (her identity at intake) names the world's year and seed: two worlds
+    # simulated on the same services hold different people.
+    applications = _applications(rng, programmes, people, f"{year}.{seed}", today)
     _decide(rng, programmes, applications, people)
     _journeys(rng, programmes, applications, people, today)
     applications.sort(key=lambda a: (a.submitted_at, a.index))
@@ -250,10 +257,15 @@ def _programmes(rng: random.Random, year: int, scale: float) -> list[Programme]:
             title=f"Programme {i + 1}", region=region, job_family=pick(rng, JOB_FAMILIES),
             duration_months=int(pick(rng, DURATIONS)), sessions=sessions,
         ))
+        if rng.random() < MODE_CHANGED:
+            away = date(year, 3, 14) + timedelta(days=rng.randrange(60))
+            programmes[-1].mode_changes.append((away, rng.choice(("remote", "remote", "hybrid"))))
+            if rng.random() < MODE_BACK:
+                programmes[-1].mode_changes.append((away + timedelta(days=60 + rng.randrange(150)), "in_person"))
     return programmes
 
 
-def _applications(rng: random.Random, programmes: list[Programme], people: list[Person], seed: int,
+def _applications(rng: random.Random, programmes: list[Programme], people: list[Person], world_tag: str,
                   today: date) -> list[Application]:
     """Applications to every session; a person applies to about 1.5 programmes over a few months."""
     planned = []
@@ -284,7 +296,7 @@ def _applications(rng: random.Random, programmes: list[Programme], people: list[
             slot[1] -= 1
             slot[3].add(p_index)
         else:
-            person = Person(len(people), _candidate(rng, len(people), seed, programmes[p_index], submitted))
+            person = Person(len(people), _candidate(rng, len(people), world_tag, programmes[p_index], submitted))
             people.append(person)
             returning.append([person.index, 2, submitted + timedelta(days=90), {p_index}])
         applications.append(Application(len(applications), p_index, s_index, person.index, submitted, "submitted",
@@ -437,12 +449,12 @@ def _readmission(rng, programmes, applications, admissions, app: Application, to
     return None
 
 
-def _candidate(rng: random.Random, index: int, seed: int, programme: Programme, submitted: datetime) -> dict:
+def _candidate(rng: random.Random, index: int, world_tag: str, programme: Programme, submitted: datetime) -> dict:
     band = pick(rng, (("under_26", 45), ("26_44", 45), ("45_plus", 10)))
     age = {"under_26": rng.randint(18, 25), "26_44": rng.randint(26, 44), "45_plus": rng.randint(45, 60)}[band]
     return {
         "first_name": rng.choice(FIRST_NAMES), "last_name": rng.choice(LAST_NAMES),
-        "email": f"candidate{index}.s{seed}@example.org",
+        "email": f"candidate{index}.s{world_tag}@example.org",
         "phone": f"06 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}",
         "birth_year": submitted.year - age,
         "gender": pick(rng, GENDER), "education_level": pick(rng, EDUCATION),

@@ -17,6 +17,7 @@ from services.intake.responses import (
     CentreOut,
     CentrePage,
     DecisionOut,
+    ModeOut,
     ProblemOut,
     ProgrammeOut,
     ProgrammePage,
@@ -31,6 +32,7 @@ from services.intake.schemas import (
     CentreIn,
     DecisionIn,
     DecisionItemIn,
+    ModeChangeIn,
     ProgrammeIn,
     SessionIn,
 )
@@ -44,6 +46,7 @@ ANY = ("centre", "followup", "manager")
 POLICY: auth.Policy = {
     ("POST", "/centres"): auth.ADMIN_ONLY, ("POST", "/programmes"): auth.ADMIN_ONLY,
     ("POST", "/programmes/{programme_id}/sessions"): auth.ADMIN_ONLY,
+    ("POST", "/programmes/{programme_id}/modes"): auth.ADMIN_ONLY,
     ("GET", "/centres"): ANY, ("GET", "/centres/{centre_id}"): ANY, ("GET", "/programmes"): ANY,
     ("GET", "/programmes/{programme_id}"): ANY, ("GET", "/sessions"): ANY, ("GET", "/sessions/{session_id}"): ANY,
     ("POST", "/applications"): ("centre",), ("POST", "/applications/batch"): ("centre",),
@@ -179,6 +182,22 @@ async def create_session(programme_id: UUID, body: SessionIn, request: Request, 
     if not created:
         response.status_code = 200
     return session
+
+
+@router.post(
+    "/programmes/{programme_id}/modes", status_code=201, response_model=list[ModeOut], tags=["catalogue"],
+    responses=_problems(404, 409), summary="Record a change of delivery mode from a given day",
+    description="The programme's delivery mode is dated history: from `effective_on` it is `mode`. The same "
+    "change again answers 200; another mode on the same day answers 409. Answers the whole history.",
+)
+async def change_mode(programme_id: UUID, body: ModeChangeIn, request: Request, response: Response):
+    try:
+        history, created = await service.change_mode(_pool(request), programme_id, body)
+    except DomainError as exc:
+        return _refusal(exc)
+    if not created:
+        response.status_code = 200
+    return history
 
 
 @router.get("/sessions", response_model=SessionPage, tags=["catalogue"],

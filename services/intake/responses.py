@@ -59,6 +59,11 @@ class CentreOut(BaseModel):
     created_at: datetime
 
 
+class ModeOut(BaseModel):
+    effective_on: date
+    mode: str
+
+
 class SessionOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "session_id": "3c4d5e6f-7081-4923-a4b5-c6d7e8f90a1b", "programme_id": "1b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b",

@@ -188,6 +188,17 @@ class SessionIn(Request):
         return _end_after_start(_sane_date(value), info)
 
 
+class ModeChangeIn(Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"mode": "remote", "effective_on": "2020-03-17"}, {"mode": "in_person", "effective_on": "2020-09-01"},
+    ]})
+
+    mode: Mode
+    effective_on: date = Field(description="The first day the programme is delivered in this mode")
+
+    _day = field_validator("effective_on")(_sane_date)
+
+
 # --- applications --------------------------------------------------------------------
 
 

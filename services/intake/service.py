@@ -9,16 +9,25 @@ import asyncpg
 
 from services.intake import domain, store
 from services.intake import store_catalogue as catalogue
-from services.intake.schemas import ApplicationIn, CentreIn, DecisionIn, DecisionItemIn, ProgrammeIn, SessionIn
+from services.intake.schemas import (
+    ApplicationIn,
+    CentreIn,
+    DecisionIn,
+    DecisionItemIn,
+    ModeChangeIn,
+    ProgrammeIn,
+    SessionIn,
+)
 from shared.contracts import (
     ApplicationDecidedV2,
     ApplicationSubmitted,
     CandidateProfile,
     LearnerErased,
+    ProgrammeModeChanged,
     ProgrammeRegistered,
     SessionScheduled,
 )
-from shared.contracts.calendar import add_months, civil_date
+from shared.contracts.calendar import add_months, civil_date, civil_start
 from shared.plumbing.outbox import add_events
 
 PRODUCER = "intake"
@@ -131,6 +140,31 @@ async def schedule_session(pool: asyncpg.Pool, programme_id: uuid.UUID, body: Se
         await add_events(conn, [_session_scheduled(programme_id, session_id, body.start_date, body.end_date,
                                                    body.capacity, _now())])
         return session, True
+
+
+class ModeTaken(domain.DomainError):
+    code = "mode_change_exists"
+    field = "effective_on"
+
+
+async def change_mode(pool: asyncpg.Pool, programme_id: uuid.UUID, body: ModeChangeIn) -> tuple[list[dict], bool]:
+    """Record that from `effective_on` the programme is delivered in `mode`; the same change again
+    changes nothing, another mode on the same day is refused. Returns the programme's mode history."""
+    async with pool.acquire() as conn, conn.transaction():
+        if await catalogue.get_programme(conn, programme_id) is None:
+            raise NotFound(f"programme {programme_id} does not exist")
+        created = await catalogue.insert_mode(conn, programme_id, body.effective_on, body.mode)
+        if not created:
+            existing = await catalogue.mode_on(conn, programme_id, body.effective_on)
+            if existing != body.mode:
+                raise ModeTaken(f"a change to {existing} is already recorded from {body.effective_on}")
+        else:
+            now = _now()
+            await add_events(conn, [ProgrammeModeChanged.build(
+                event_id=uuid.uuid4(), occurred_at=civil_start(body.effective_on), recorded_at=now,
+                producer=PRODUCER, programme_id=programme_id,
+                data={"mode": body.mode, "effective_on": body.effective_on})])
+        return await catalogue.modes(conn, programme_id), created
 
 
 def _session_scheduled(programme_id, session_id, start_date, end_date, capacity, occurred_at):

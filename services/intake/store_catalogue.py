@@ -174,3 +174,24 @@ async def list_sessions(conn, programme_id, centre_id, limit: int, offset: int) 
     rows = await conn.fetch(LIST_SESSIONS, programme_id, centre_id, limit, offset)
     total = await conn.fetchval(COUNT_SESSIONS, programme_id, centre_id)
     return [dict(r) for r in rows], total
+
+
+# A change of mode is keyed by its day: the same change posted again changes nothing.
+INSERT_MODE = """
+INSERT INTO programme_modes (programme_id, effective_on, mode) VALUES ($1, $2, $3)
+ON CONFLICT (programme_id, effective_on) DO NOTHING
+"""
+GET_MODE = "SELECT mode FROM programme_modes WHERE programme_id = $1 AND effective_on = $2"
+MODES = "SELECT effective_on, mode FROM programme_modes WHERE programme_id = $1 ORDER BY effective_on"
+
+
+async def insert_mode(conn, programme_id, effective_on, mode: str) -> bool:
+    return (await conn.execute(INSERT_MODE, programme_id, effective_on, mode)).endswith(" 1")
+
+
+async def mode_on(conn, programme_id, effective_on) -> str | None:
+    return await conn.fetchval(GET_MODE, programme_id, effective_on)
+
+
+async def modes(conn, programme_id) -> list[dict]:
+    return [dict(r) for r in await conn.fetch(MODES, programme_id)]

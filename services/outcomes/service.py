@@ -18,6 +18,7 @@ from shared.contracts import (
     FollowupClosed,
     LearnerErased,
     OutcomeRecorded,
+    ProgrammeModeChanged,
     ProgrammeRegistered,
     SessionScheduled,
     TrainingCorrected,
@@ -102,6 +103,8 @@ class Projector:
                 await store.upsert_programme(conn, event.programme_id, event.data)
             elif isinstance(event, SessionScheduled):
                 await store.upsert_session(conn, event.programme_id, event.data)
+            elif isinstance(event, ProgrammeModeChanged):
+                await store.upsert_mode(conn, event.programme_id, event.data)
         await store.upsert_submissions(conn, [e for e in events if isinstance(e, ApplicationSubmitted)])
         decided = [e for e in events if isinstance(e, DECIDED)]
         # A no-show is still an admission (the last decision stays "admitted"), never a learner.

@@ -34,6 +34,10 @@ MARK_NO_SHOW = """
 INSERT INTO applications (application_id, learner_id, programme_id, no_show_at) VALUES ($1, $2, $3, $4)
 ON CONFLICT (application_id) DO UPDATE SET no_show_at = EXCLUDED.no_show_at
 """
+UPSERT_MODE = """
+INSERT INTO programme_modes (programme_id, effective_on, mode) VALUES ($1, $2, $3)
+ON CONFLICT (programme_id, effective_on) DO UPDATE SET mode = EXCLUDED.mode
+"""
 UPSERT_SESSION = """
 INSERT INTO sessions (session_id, programme_id, start_date, end_date, capacity) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (session_id) DO UPDATE SET start_date = EXCLUDED.start_date, end_date = EXCLUDED.end_date,
@@ -208,6 +212,10 @@ async def insert_followups(conn, rows: list[tuple]) -> None:
 async def upsert_programme(conn, programme_id, d) -> None:
     await conn.execute(UPSERT_PROGRAMME, programme_id, d.centre_id, d.region, d.job_family, d.capacity,
                        d.start_date, d.funding_line, d.centre_name, d.title)
+
+
+async def upsert_mode(conn, programme_id, d) -> None:
+    await conn.execute(UPSERT_MODE, programme_id, d.effective_on, d.mode)
 
 
 async def upsert_session(conn, programme_id, d) -> None:

@@ -67,6 +67,18 @@ class SessionScheduled(Envelope):
     data: SessionData
 
 
+class ProgrammeModeChangedData(EventData):
+    """From `effective_on` the programme is delivered in `mode` (until a later change)."""
+
+    mode: Mode
+    effective_on: date
+
+
+class ProgrammeModeChanged(Envelope):
+    EVENT_TYPE = "programme.mode_changed"
+    data: ProgrammeModeChangedData
+
+
 # --- applications ---------------------------------------------------------------
 
 
@@ -347,6 +359,7 @@ EVENT_TYPES: dict[tuple[str, int], type[Envelope]] = {
     for cls in (
         ProgrammeRegistered,
         SessionScheduled,
+        ProgrammeModeChanged,
         ApplicationSubmitted,
         ApplicationDecided,
         ApplicationDecidedV2,

@@ -19,7 +19,8 @@ HARD_CASES = ("no_show", "waitlisted_admitted", "readmitted_after_dropout", "ret
               "transfer_continued", "two_admissions_one_start", "decision_after_start_refused",
               "contact_unreachable", "contact_refused", "outcome_corrected", "several_situations",
               "exit_0030_paris_new_year", "exit_0030_paris_first_of_month", "exit_0030_paris_summer_time",
-              "exit_0030_paris_winter_time", "people_applying_several_times", "programmes_with_several_sessions")
+              "exit_0030_paris_winter_time", "people_applying_several_times", "programmes_with_several_sessions",
+              "programme_mode_changed", "programme_back_to_usual_mode")
 
 
 def test_simulated_year_report_equals_ground_truth_and_survives_a_restart(tmp_path):
@@ -34,7 +35,7 @@ def test_simulated_year_report_equals_ground_truth_and_survives_a_restart(tmp_pa
         assert sum(line.startswith("database ") for line in lines) == 3
 
         truth_file = tmp_path / "truth.json"
-        sim = run(["simulate", "--year", "2020", "--scale", "0.02", "--seed", "1", "--truth", str(truth_file),
+        sim = run(["simulate", "--year", "2020", "--scale", "0.02", "--seed", "2", "--truth", str(truth_file),
                    "--quiet", "--timeout", "240"], up.env())
         assert sim.returncode == 0, sim.stdout + sim.stderr
         written = json.loads(truth_file.read_text())

@@ -68,10 +68,11 @@ def test_prometheus_counts_what_the_simulation_produced_and_sees_the_dlq(tmp_pat
         sim = run(["simulate", "--year", "2020", "--scale", "0.01", "--seed", "2", "--quiet", "--timeout", "120"],
                   up.env())
         assert sim.returncode == 0, sim.stdout + sim.stderr
-        found = re.search(r"(\d+) programmes with (\d+) sessions, (\d+) applications by \d+ people, "
-                          r"(\d+) decisions, (\d+) training facts \((\d+) corrected afterwards, "
+        found = re.search(r"(\d+) programmes with (\d+) sessions and (\d+) mode changes, (\d+) applications by \d+ "
+                          r"people, (\d+) decisions, (\d+) training facts \((\d+) corrected afterwards, "
                           r"(\d+) transfers continued\), (\d+) events", sim.stdout)
-        programmes, sessions, applications, decisions, facts, corrections, transfers, events = map(int, found.groups())
+        programmes, sessions, modes, applications, decisions, facts, corrections, transfers, events = \
+            map(int, found.groups())
         print(f"simulation produced {events} events: {programmes} programmes, {sessions} sessions, {applications} "
               f"applications, {decisions} decisions, {facts} training facts, {transfers} transfers")
 
@@ -81,7 +82,7 @@ def test_prometheus_counts_what_the_simulation_produced_and_sees_the_dlq(tmp_pat
         assert wait_for(prometheus, 'count(up{job=~"parcours-.*"} == 1)', 3) == 3
         applied = 'sum(parcours_events_consumed_total{job="%s", result="applied"})'
         assert wait_for(prometheus, applied % "parcours-outcomes", events) == events
-        intake_events = programmes + sessions + applications + decisions
+        intake_events = programmes + sessions + modes + applications + decisions
         assert wait_for(prometheus, applied % "parcours-progress", intake_events) == intake_events
         # each correction publishes training.corrected; a transfer opens an enrolment with its start
         published = facts + corrections + transfers

@@ -431,3 +431,31 @@ async def test_programmes_from_before_sessions_get_their_first_session_at_start(
         await asyncio.sleep(0.5)
     records = [r for r in await read_topic(kafka, "parcours.programmes") if r.key == str(programme_id).encode()]
     assert len({e.event_id for e in events_of(records)}) == 1
+
+
+async def test_a_programme_changes_delivery_mode_from_a_day(app, kafka):
+    """Mode is dated history: each change from a day, published; the same change again answers 200
+    and publishes nothing; another mode from the same day is refused naming the field."""
+    async with running(app) as client:
+        programme = (await client.post("/programmes", json=programme_body())).json()["programme_id"]
+        url = f"/programmes/{programme}/modes"
+        away = await client.post(url, json={"mode": "remote", "effective_on": "2020-03-17"})
+        again = await client.post(url, json={"mode": "remote", "effective_on": "2020-03-17"})
+        clash = await client.post(url, json={"mode": "hybrid", "effective_on": "2020-03-17"})
+        back = await client.post(url, json={"mode": "in_person", "effective_on": "2020-09-01"})
+        unknown = await client.post(f"/programmes/{uuid.uuid4()}/modes", json={"mode": "remote",
+                                                                              "effective_on": "2020-03-17"})
+        wrong = await client.post(url, json={"mode": "online", "effective_on": "2020-03-17"})
+
+        async def published():
+            records = [r for r in await read_topic(kafka, "parcours.programmes")
+                       if dict(r.headers)["event_type"] == b"programme.mode_changed" and r.key == programme.encode()]
+            return len(records) == 2 and records
+        events = events_of(await eventually(published))
+    assert away.status_code == 201 and again.status_code == 200 and back.status_code == 201
+    assert back.json() == [{"effective_on": "2020-03-17", "mode": "remote"},
+                           {"effective_on": "2020-09-01", "mode": "in_person"}]
+    assert clash.status_code == 409 and clash.json()["field"] == "effective_on"
+    assert unknown.status_code == 404 and wrong.status_code == 422
+    assert [(str(e.data.effective_on), e.data.mode) for e in events] == [("2020-03-17", "remote"),
+                                                                          ("2020-09-01", "in_person")]

@@ -61,7 +61,8 @@ def test_every_hard_case_is_generated_at_scale_005():
                  "transfer_continued", "two_admissions_one_start", "decision_after_start_refused",
                  "contact_unreachable", "contact_refused", "outcome_corrected", "several_situations",
                  "exit_0030_paris_new_year", "exit_0030_paris_first_of_month", "exit_0030_paris_summer_time",
-                 "exit_0030_paris_winter_time", "people_applying_several_times", "programmes_with_several_sessions"):
+                 "exit_0030_paris_winter_time", "people_applying_several_times", "programmes_with_several_sessions",
+                 "programme_mode_changed", "programme_back_to_usual_mode"):
         assert tally.get(case, 0) >= 1, case
 
 
