@@ -7,13 +7,13 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 from shared.contracts import (
-    ApplicationDecided,
+    ApplicationDecidedV2,
     Envelope,
     ProgrammeRegistered,
-    TrainingAttendance,
-    TrainingExited,
-    TrainingMilestone,
-    TrainingStarted,
+    TrainingAttendanceV2,
+    TrainingExitedV2,
+    TrainingMilestoneV2,
+    TrainingStartedV2,
 )
 
 START = datetime(2020, 3, 2, 9, 0, tzinfo=UTC)
@@ -44,14 +44,16 @@ def admissions(n: int, programme_ids: list[uuid.UUID], rng: random.Random) -> li
 
 
 def decided(pairs: list[tuple[uuid.UUID, uuid.UUID]], decision: str = "admitted") -> list[Envelope]:
-    """application.decided events (what progress consumes to open an enrolment)."""
+    """application.decided events, v2 as intake publishes them (what progress consumes to open an
+    enrolment, whose id is the application's)."""
     at = START - timedelta(days=20)
     out = []
     for learner_id, programme_id in pairs:
         application_id = uuid.uuid5(learner_id, str(programme_id))
-        out.append(ApplicationDecided.build(
+        out.append(ApplicationDecidedV2.build(
             **_envelope("intake", at, learner_id, programme_id, application_id),
-            data={"application_id": application_id, "decision": decision, "reason": None}))
+            data={"application_id": application_id, "session_id": None, "decision": decision, "reason": None,
+                  "age_band_at_entry": "under_26" if decision == "admitted" else None}))
     return out
 
 
@@ -60,23 +62,26 @@ def training(pairs: list[tuple[uuid.UUID, uuid.UUID]], rng: random.Random, limit
 
     Per learner, as the simulator posts them: started, an attendance fact per month (6 on
     average), a milestone for half of them, and the exit (two thirds certified or completed).
+    Version 2, as progress publishes them: each names its enrolment (the application's id).
     """
     out: list[Envelope] = []
     for learner_id, programme_id in pairs:
         if len(out) >= limit:
             break
         env = lambda at, who=learner_id, where=programme_id: _envelope("progress", at, who, where)  # noqa: E731
+        application_id = uuid.uuid5(learner_id, str(programme_id))
+        ref = {"enrolment_id": application_id, "application_id": application_id, "session_id": None}
         months = rng.randint(4, 8)
-        out.append(TrainingStarted.build(**env(START)))
+        out.append(TrainingStartedV2.build(**env(START), data=ref))
         for m in range(1, months + 1):
-            out.append(TrainingAttendance.build(**env(START + timedelta(days=30 * m, hours=2)),
-                                                data={"hours": float(rng.randint(40, 140))}))
+            out.append(TrainingAttendanceV2.build(**env(START + timedelta(days=30 * m, hours=2)),
+                                                  data={**ref, "hours": float(rng.randint(40, 140))}))
             if m == months // 2 and rng.random() < 0.5:
-                out.append(TrainingMilestone.build(**env(START + timedelta(days=30 * m, hours=5)),
-                                                   data={"milestone": "first project delivered"}))
+                out.append(TrainingMilestoneV2.build(**env(START + timedelta(days=30 * m, hours=5)),
+                                                     data={**ref, "milestone": "first project delivered"}))
         reason = rng.choices(("certified", "completed", "not_certified", "dropped_out"), (45, 18, 10, 20))[0]
-        out.append(TrainingExited.build(**env(START + timedelta(days=30 * months + 3)), data={
-            "reason": reason, "dropout_cause": "personal" if reason == "dropped_out" else None}))
+        out.append(TrainingExitedV2.build(**env(START + timedelta(days=30 * months + 3)), data={
+            **ref, "reason": reason, "dropout_cause": "personal" if reason == "dropped_out" else None}))
     return out[:limit]
 
 

@@ -21,6 +21,7 @@ from shared.contracts.calendar import add_months
 
 BATCH = 1000
 LANES = 4  # clients posting at once (centres do not wait for each other)
+CONCURRENT = 8  # single requests in flight at once (corrections, closings, refused withdrawals)
 
 
 class SimulationError(RuntimeError):
@@ -47,6 +48,17 @@ class Progress:
         if done >= total:
             sys.stderr.write("\n")
         sys.stderr.flush()
+
+
+async def _at_most(n: int, calls: list) -> None:
+    """Await the calls, n at a time (a staff tool's few requests in flight)."""
+    gate = asyncio.Semaphore(n)
+
+    async def gated(call) -> None:
+        async with gate:
+            await call
+
+    await asyncio.gather(*(gated(call) for call in calls))
 
 
 def _lanes(items: list, lane_of: Callable | None) -> list[list]:
@@ -288,7 +300,10 @@ class Driver:
         """Centres that try to withdraw an admission after the training started: intake, which
         learns of starts from the training topic, must refuse each. Returns how many it refused."""
         attempts = [a for a in self.world.applications if a.withdraw_attempt_at]
-        for done, a in enumerate(attempts, 1):
+        done = 0
+
+        async def attempt(a: Application) -> None:
+            nonlocal done
             url = self.world_url("intake", f"/applications/{self.ids[a.index][0]}")
             deadline = time.monotonic() + self.timeout
             while not (await self._send("GET", url, None)).json().get("started_at"):
@@ -299,7 +314,10 @@ class Driver:
                                                              "decided_at": a.withdraw_attempt_at.isoformat()})
             if r.status_code != 409 or r.json().get("code") != "training_started":
                 raise SimulationError(f"a withdrawal after the start was not refused: {r.status_code} {r.text[:300]}")
+            done += 1
             self.progress.show("decisions after start", done, len(attempts))
+
+        await _at_most(CONCURRENT, [attempt(a) for a in attempts])
         return len(attempts)
 
     async def _corrections(self, corrections: list[tuple]) -> None:
@@ -371,22 +389,30 @@ class Driver:
             waiting.clear()
             phase = "outcomes (follow-ups late)"
             await asyncio.sleep(0.5)
-        for done, (n, outcome) in enumerate(corrected.items(), 1):
-            if n not in followup_of:  # recorded by an earlier run of this world: corrected then
-                continue
+        done = 0
+
+        async def correct(n: int, outcome) -> None:
+            nonlocal done
             r = await self._send("PUT", self.world_url("outcomes", f"/followups/{followup_of[n]}/outcome"), {
                 "situations": [*outcome.also, outcome.situation], "digital_job": outcome.digital_job,
                 "source": "learner_statement", "observed_on": outcome.observed_on.isoformat(),
                 "staff": "simulated correction"})
             if r.status_code != 200:
                 raise SimulationError(f"outcome correction refused: {r.status_code} {r.text[:300]}")
+            done += 1
             self.progress.show("outcome corrections", done, len(corrected))
+
+        # An outcome recorded by an earlier run of this world was corrected then.
+        await _at_most(CONCURRENT, [correct(n, outcome) for n, outcome in corrected.items() if n in followup_of])
         await self._closings()
 
     async def _closings(self) -> None:
         """Follow-ups closed without an outcome: exempt, unreachable, or refused at a contact."""
         closing = [(a, t) for a, t in self.world.trainings() if t.exempt or t.closing]
-        for done, (a, training) in enumerate(closing, 1):
+        done = 0
+
+        async def close(a: Application, training) -> None:
+            nonlocal done
             followup = await self._followup_id(a, training)
             if training.closing == "refused":
                 url, body = f"/followups/{followup}/attempts", {
@@ -399,7 +425,10 @@ class Driver:
             # A retried request finds it already closed: the same effect.
             if r.status_code not in (200, 201) and "already" not in r.text and "closed" not in r.text:
                 raise SimulationError(f"closing refused: {r.status_code} {r.text[:300]}")
+            done += 1
             self.progress.show("follow-ups closed", done, len(closing))
+
+        await _at_most(CONCURRENT, [close(a, t) for a, t in closing])
 
     async def _followup_id(self, a: Application, training) -> str:
         """The follow-up's id, once outcomes has opened it."""

@@ -56,8 +56,8 @@ GROUP BY programme_id, exit_reason
 """
 COHORT = {
     "exit": "f.exit_date >= $1 AND f.exit_date < $2",
-    "entry": """EXISTS (SELECT 1 FROM enrolments e WHERE e.learner_id = f.learner_id
-                AND e.programme_id = f.programme_id AND e.started_at >= $1 AND e.started_at < $2)""",
+    "entry": """EXISTS (SELECT 1 FROM enrolments e WHERE e.enrolment_id = f.enrolment_id
+                AND e.started_at >= $1 AND e.started_at < $2)""",
 }
 FOLLOWUPS = """
 SELECT f.programme_id, count(*) FILTER (WHERE f.status <> 'exempt') AS followups_in_scope,

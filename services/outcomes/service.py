@@ -95,28 +95,34 @@ class Projector:
         return refused
 
     async def _apply_segment(self, conn: asyncpg.Connection, events: list[Envelope]) -> dict[uuid.UUID, BaseException]:
-        exits = [e for e in events if isinstance(e, TRAINING_EXITED)]
-        # Which exits have their start before them: read before this segment's starts are written.
-        refused = self._exits_without_start(events, await store.started_among(conn, [enrolment_of(e) for e in exits]))
+        of: dict[type, list[Envelope]] = {}  # one pass: the events of each contract class
         for event in events:
-            if isinstance(event, ProgrammeRegistered):
-                await store.upsert_programme(conn, event.programme_id, event.data)
-            elif isinstance(event, SessionScheduled):
-                await store.upsert_session(conn, event.programme_id, event.data)
-            elif isinstance(event, ProgrammeModeChanged):
-                await store.upsert_mode(conn, event.programme_id, event.data)
-        await store.upsert_submissions(conn, [e for e in events if isinstance(e, ApplicationSubmitted)])
-        decided = [e for e in events if isinstance(e, DECIDED)]
+            of.setdefault(type(event), []).append(event)
+
+        def kind(*classes) -> list[Envelope]:
+            return [e for cls in classes for e in of.get(cls, ())]
+
+        exits = kind(*TRAINING_EXITED)
+        # Which exits have their start before them: read before this segment's starts are written.
+        refused = self._exits_without_start(
+            [e for e in events if isinstance(e, TRAINING_STARTED + TRAINING_EXITED)] if exits else [],
+            await store.started_among(conn, [enrolment_of(e) for e in exits]))
+        for event in kind(ProgrammeRegistered):
+            await store.upsert_programme(conn, event.programme_id, event.data)
+        for event in kind(SessionScheduled):
+            await store.upsert_session(conn, event.programme_id, event.data)
+        for event in kind(ProgrammeModeChanged):
+            await store.upsert_mode(conn, event.programme_id, event.data)
+        await store.upsert_submissions(conn, kind(ApplicationSubmitted))
+        decided = kind(*DECIDED)
         # A no-show is still an admission (the last decision stays "admitted"), never a learner.
         await store.mark_no_shows(conn, [e for e in decided if e.data.decision == "no_show"])
         await store.upsert_decisions(conn, [e for e in decided if e.data.decision != "no_show"])
-        await store.upsert_starts(conn, [
-            (*_identity(e), e.data.transferred_from if isinstance(e, TrainingStartedV2) else None, e.occurred_at)
-            for e in events if isinstance(e, TRAINING_STARTED)])
+        await store.upsert_starts(conn, [(*_identity(e), None, e.occurred_at) for e in kind(TrainingStarted)] + [
+            (*_identity(e), e.data.transferred_from, e.occurred_at) for e in kind(TrainingStartedV2)])
         await self._exits(conn, [e for e in exits if e.event_id not in refused])
-        for event in events:
-            if isinstance(event, LearnerErased):
-                await store.erase_free_text(conn, event.learner_id)
+        for event in kind(LearnerErased):
+            await store.erase_free_text(conn, event.learner_id)
         # Attendance, milestones and interruptions do not enter the key figures of v1.
         return refused
 

@@ -53,7 +53,8 @@ async def apply_many(conn: asyncpg.Connection, events: list[Envelope]) -> dict[u
 async def _decisions(conn: asyncpg.Connection, events: list[Envelope]) -> None:
     """Each admitted application opens an enrolment (its id is the application's); a withdrawal or a
     no-show closes the enrolment of its application if it has not started."""
-    current = await store.lock_enrolments_of_applications(conn, sorted({e.data.application_id for e in events}))
+    current = await store.lock_enrolments_of_applications(
+        conn, [(e.data.application_id, e.learner_id, e.programme_id, e.data.decision) for e in events])
     states = {application_id: e for application_id, (_, e) in current.items()}
     new: dict[uuid.UUID, tuple] = {}  # application_id -> (identity, admitted_at) of enrolments opened here
     changed: set[uuid.UUID] = set()

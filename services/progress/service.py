@@ -113,8 +113,10 @@ class _Batch:
 
     def resolve(self, fact: FactIn) -> uuid.UUID:
         """The enrolment the fact belongs to (domain.resolve), as the batch's earlier facts left them."""
-        candidates = [domain.Candidate(key, self.identity[key].application_id, self.enrolments[key])
-                      for key in self._of_pair.get((fact.learner_id, fact.programme_id), ())]
+        keys = self._of_pair.get((fact.learner_id, fact.programme_id), ())
+        if len(keys) == 1 and fact.enrolment_id is None and fact.application_id is None:
+            return keys[0]  # the learner's only enrolment there: what domain.resolve answers, without its cost
+        candidates = [domain.Candidate(key, self.identity[key].application_id, self.enrolments[key]) for key in keys]
         return domain.resolve(candidates, fact.type, fact.occurred_at, fact.enrolment_id, fact.application_id)
 
     async def prefetch(self, facts: list[FactIn]) -> None:

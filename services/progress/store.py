@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from services.progress.domain import Enrolment, Fact
+from shared.contracts import legacy_enrolment_id
 
 UPSERT_PROGRAMME = """
 INSERT INTO programmes (programme_id, centre_id, duration_months, start_date) VALUES ($1, $2, $3, $4)
@@ -28,9 +29,11 @@ CROSS JOIN LATERAL (
     ORDER BY e.enrolment_id FOR UPDATE
 ) AS e
 """
-LOCK_ENROLMENTS_OF_APPLICATIONS = f"""
-SELECT {ENROLMENT_COLUMNS} FROM enrolments e WHERE e.application_id = ANY($1::uuid[])
-ORDER BY e.enrolment_id FOR UPDATE
+# Locked in the order LOCK_ENROLMENTS takes (learner, programme, then enrolment), so that a batch
+# of decisions and a batch of facts never wait for each other in a cycle.
+LOCK_ENROLMENTS_BY_ID = f"""
+SELECT {ENROLMENT_COLUMNS} FROM enrolments e WHERE e.enrolment_id = ANY($1::uuid[])
+ORDER BY e.learner_id, e.programme_id, e.enrolment_id FOR UPDATE
 """
 INSERT_ENROLMENTS = """
 INSERT INTO enrolments (enrolment_id, learner_id, programme_id, application_id, session_id, transferred_from, state,
@@ -143,12 +146,21 @@ async def lock_enrolments(conn, keys: Iterable[tuple]) -> dict[UUID, tuple[Ident
     return {r["enrolment_id"]: (_to_identity(r), _to_enrolment(r)) for r in rows}
 
 
-async def lock_enrolments_of_applications(conn, application_ids: list) -> dict[UUID, tuple[Identity, Enrolment]]:
-    """The enrolments these admitted applications opened, locked: application_id -> (identity, state)."""
-    if not application_ids:
+async def lock_enrolments_of_applications(conn, decided: list[tuple]) -> dict[UUID, tuple[Identity, Enrolment]]:
+    """The enrolments these applications opened, locked: application_id -> (identity, state).
+
+    `decided` holds (application_id, learner_id, programme_id, decision). An admission's enrolment
+    has the application's id, or, admitted before enrolments had their own, the legacy id of the
+    learner and programme: both are looked up by primary key (no index on the application needed).
+    Only a later decision (a withdrawal, a no-show) can meet a legacy enrolment: an admission
+    consumed again is dropped by the inbox before it gets here."""
+    if not decided:
         return {}
-    rows = await conn.fetch(LOCK_ENROLMENTS_OF_APPLICATIONS, application_ids)
-    return {r["application_id"]: (_to_identity(r), _to_enrolment(r)) for r in rows}
+    ids = list({a for a, *_ in decided} | {legacy_enrolment_id(learner, programme)
+                                          for _, learner, programme, decision in decided if decision != "admitted"})
+    wanted = {a for a, *_ in decided}
+    rows = await conn.fetch(LOCK_ENROLMENTS_BY_ID, ids)
+    return {r["application_id"]: (_to_identity(r), _to_enrolment(r)) for r in rows if r["application_id"] in wanted}
 
 
 async def insert_enrolments(conn, rows: list[tuple[Identity, Enrolment, object]]) -> None:
