@@ -36,7 +36,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         await runtime.start()
         # Before the first request: programmes from before sessions existed get their first one.
         if await service.create_missing_first_sessions(runtime.pool):
-            runtime.relay.wake()
+            runtime.wake_relay()
         retention = asyncio.create_task(every(3600, "contact retention", purge, metrics))
         try:
             yield

@@ -54,13 +54,36 @@ class Runtime:
         self.pipeline: ConsumePipeline | None = None
         self._tasks: list[asyncio.Task] = []
         self._started = False
+        self._kafka_start: asyncio.Task | None = None
         self._topics_checked_at: float | None = None
 
     async def start(self) -> None:
+        """PostgreSQL first and waited for: every write the service accepts goes through it. Kafka
+        after, in the background: the service serves HTTP and accepts its own writes (they wait in
+        the outbox) while the broker is unreachable, and joins its consumer group when it answers
+        (until then /health/ready says the consumers are not assigned)."""
         s = self.settings
         await _retry_until_up("PostgreSQL", lambda: migrate(s.database_url, packages_for(self.package)))
         self.pool = await create_pool(s.database_url, s.database_pool_size, on_outbox_rows=self._wake_relay)
-        await _retry_until_up("Kafka", self.ensure_topics)
+        self._tasks.append(asyncio.create_task(every(2, "outbox backlog", self._measure_backlog, self.metrics)))
+        if self._refresh is not None:
+            refresh = self._refresh
+            self._tasks.append(asyncio.create_task(every(15, "business metrics", lambda: refresh(self.pool),
+                                                         self.metrics)))
+        self._kafka_start = asyncio.create_task(self._start_kafka(), name="kafka-start")
+        self._kafka_start.add_done_callback(_said_if_failed)
+        self._started = True
+
+    async def kafka_started(self) -> None:
+        """Wait until the producer, the relay and the consumers are started (tests, tools)."""
+        await asyncio.shield(self._kafka_start)
+
+    def wake_relay(self) -> None:
+        self._wake_relay()
+
+    async def _start_kafka(self) -> None:
+        s = self.settings
+        await _retry_until_up("Kafka", self.ensure_topics, timeout=None)
         self.producer = make_producer(s.kafka_bootstrap_servers)
         await self.producer.start()
         self.relay = OutboxRelay(
@@ -70,19 +93,13 @@ class Runtime:
         self.relay.on_kafka_error = self._after_kafka_error
         self.relay.before_send = self._topics_exist
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
-        self._tasks.append(asyncio.create_task(every(2, "outbox backlog", self._measure_backlog, self.metrics)))
         self._tasks.append(asyncio.create_task(every(s.topic_check_seconds, "topics", self._check_topics,
                                                      self.metrics)))
-        if self._refresh is not None:
-            refresh = self._refresh
-            self._tasks.append(asyncio.create_task(every(15, "business metrics", lambda: refresh(self.pool),
-                                                         self.metrics)))
         if self.consumes and self._apply is not None:
             self.broker = self._build_broker()
             await self.broker.start()
             lag = LagWatcher(self.metrics, self._consumers)
             self._tasks.append(asyncio.create_task(every(5, "consumer lag", lag.measure, self.metrics)))
-        self._started = True
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app=None):
@@ -205,7 +222,11 @@ class Runtime:
         # Consumers first: the batches in flight finish and their offsets are committed while the
         # consumer is still there to commit them (a batch that cannot finish, the database away,
         # is consumed again at the next start); then the relay gets one last chance to drain,
-        # then the clients.
+        # then the clients. A start still waiting for Kafka is given up.
+        if self._kafka_start is not None and not self._kafka_start.done():
+            self._kafka_start.cancel()
+            with contextlib.suppress(BaseException):
+                await self._kafka_start
         if self.pipeline is not None:
             await self.pipeline.close(10)
         if self.broker is not None:
@@ -235,10 +256,17 @@ async def _records_only(msg) -> None:
     return None
 
 
-async def _retry_until_up(what: str, attempt, timeout: float = 120.0) -> None:
-    """At start-up, wait for a dependency that is still coming up rather than crash."""
+def _said_if_failed(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the Kafka half of the start failed: %s: %s; the service accepts writes (into its outbox) "
+                  "but does not publish or consume: restart it", type(task.exception()).__name__, task.exception())
+
+
+async def _retry_until_up(what: str, attempt, timeout: float | None = 120.0) -> None:
+    """At start-up, wait for a dependency that is still coming up rather than crash (with no
+    timeout, for as long as it takes)."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + timeout if timeout is not None else float("inf")
     delay = 0.2
     while True:
         try:

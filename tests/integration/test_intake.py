@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
 
+from parcours.stack import EmbeddedBroker, free_port
 from services.intake.app import create_app
 from services.intake.config import IntakeSettings
 from shared.plumbing import auth
@@ -505,3 +507,38 @@ async def test_no_decision_contradicts_a_started_training(app, kafka):
     assert batch.json()["results"][0]["code"] == "training_started"
     assert status == "admitted"
     assert after_void.json()["status"] == "no_show"
+
+
+@pytest.fixture
+def without_broker(new_database):
+    """Intake pointed at a port where no broker answers yet: (app, port)."""
+    port = free_port()
+    return create_app(IntakeSettings(database_url=new_database("services.intake"),
+                                     kafka_bootstrap_servers=f"127.0.0.1:{port}", relay_idle_seconds=0.02)), port
+
+
+async def test_a_service_started_without_its_broker_serves_at_once_and_joins_when_it_comes(without_broker, tmp_path):
+    """Restarted while Kafka is unreachable, a service accepts its own writes (into its outbox) at
+    once, says it is not ready (no consumer), and publishes and consumes once the broker answers."""
+    app, port = without_broker
+    broker = EmbeddedBroker(port, tmp_path / "kafka.log")
+    try:
+        async with running(app) as client:
+            created = await client.post("/programmes", json=programme_body())
+            not_ready = await client.get("/health/ready")
+            await asyncio.to_thread(broker.start)
+
+            async def ready():
+                return (await client.get("/health/ready")).status_code == 200
+            await eventually(ready, timeout=60)
+
+            async def published():
+                records = await read_topic(broker.bootstrap, "parcours.programmes")
+                return [r for r in records if r.key == created.json()["programme_id"].encode()]
+            records = await eventually(published)
+    finally:
+        broker.stop()
+    assert created.status_code == 201
+    assert not_ready.status_code == 503 and not_ready.json()["database"] is True
+    assert not_ready.json()["consumers_assigned"] is False
+    assert {dict(r.headers)["event_type"] for r in records} >= {b"programme.registered"}
