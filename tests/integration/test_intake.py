@@ -469,7 +469,10 @@ async def test_database_unavailable_answers_503_with_retry_after(app):
             runtime.pool = healthy
         assert r.status_code == 503 and r.headers["retry-after"] == "5"
         assert ready.status_code == 503 and ready.json()["database"] is False
-        assert (await client.get("/health/ready")).status_code == 200
+
+        async def ready_again():  # the database back, and the consumers (started in the background) assigned
+            return (await client.get("/health/ready")).status_code == 200
+        assert await eventually(ready_again)
 
 
 async def test_no_decision_contradicts_a_started_training(app, kafka):
