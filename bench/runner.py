@@ -34,17 +34,20 @@ class Sizes:
     scale_events: int
     year_scale: float
     year_budget: float  # the most the simulated year may take
+    idle_seconds: float  # the stack at rest after the year, measured this long
     total_budget: float  # the whole run should end within this
     quiet_wait: float  # before a measure, wait this long at most for other processes to go quiet
 
 
 QUICK = Sizes(consume_events=10_000, outbox_events=20_000, http_learners=2_000, http_workers=2,
               http_batch_seconds=4, http_single_seconds=5, http_max_seconds=3, e2e_seconds=5, e2e_light_seconds=3,
-              kafka_messages=20, scale_events=10_000, year_scale=0.02, year_budget=120, total_budget=240,
+              kafka_messages=20, scale_events=10_000, year_scale=0.02, year_budget=120, idle_seconds=20,
+              total_budget=270,
               quiet_wait=3)
 FULL = Sizes(consume_events=50_000, outbox_events=100_000, http_learners=10_000, http_workers=4,
              http_batch_seconds=15, http_single_seconds=20, http_max_seconds=10, e2e_seconds=30, e2e_light_seconds=6,
-             kafka_messages=30, scale_events=50_000, year_scale=1.0, year_budget=560, total_budget=870,
+             kafka_messages=30, scale_events=50_000, year_scale=1.0, year_budget=560, idle_seconds=60,
+             total_budget=940,
              quiet_wait=10)
 
 
@@ -73,7 +76,7 @@ def _scale(infra: Infra, s: Sizes, left: float) -> list[Result]:
 def _year(infra: Infra, s: Sizes, left: float) -> list[Result]:
     infra.stop_brokers()  # `parcours up` brings its own PostgreSQL and broker
     budget = max(60.0, min(s.year_budget, left - 45))
-    return year.measure(infra, s.year_scale, budget)
+    return year.measure(infra, s.year_scale, budget, s.idle_seconds)
 
 
 MEASURES: list[tuple[str, str, Callable[[Infra, Sizes, float], list[Result]]]] = [

@@ -21,18 +21,31 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import httpx
 
-from bench.infra import CpuMeter, Infra, children_of, descendants, log, postmaster_tree, rss_kb, stop_process
+from bench.infra import (
+    CpuMeter,
+    Infra,
+    children_of,
+    cpu_seconds,
+    descendants,
+    log,
+    postmaster_tree,
+    rss_kb,
+    stop_process,
+)
 from bench.results import Result, failed
 from parcours.stack import SERVICES, free_port
 
 WALL_TARGET = 300.0
 RSS_TARGET_MB = 300.0
 FLAT_TARGET = 1.10
+IDLE_TARGET_CORES = 0.05
+IDLE_SETTLE_SECONDS = 5.0
 
 
 def _cmdline(pid: int) -> list[str]:
@@ -153,7 +166,24 @@ def _second_year(infra: Infra, urls: dict, env: dict, scale: float, budget: floa
     return {"scale": scale, "seconds": time.monotonic() - started}
 
 
-def measure(infra: Infra, scale: float, budget: float) -> list[Result]:
+def idle_cost(groups: dict[str, Callable[[], list[int]]], seconds: float) -> Result:
+    """The stack at rest after the year: the cores its processes use while nothing is asked of them
+    (`groups`: each part's pids; the harness and `parcours simulate` are not among them)."""
+    log(f"  at rest: {IDLE_SETTLE_SECONDS:.0f}s to settle, then {seconds:.0f}s measured")
+    time.sleep(IDLE_SETTLE_SECONDS)
+    before = {name: sum(cpu_seconds(p) or 0.0 for p in pids()) for name, pids in groups.items()}
+    started = time.monotonic()
+    time.sleep(seconds)
+    elapsed = time.monotonic() - started
+    after = {name: sum(cpu_seconds(p) or 0.0 for p in pids()) for name, pids in groups.items()}
+    parts = {name: max(0.0, after[name] - before[name]) / elapsed for name in groups}
+    total = sum(parts.values())
+    log("  at rest: " + ", ".join(f"{k} {v:.3f}" for k, v in parts.items()) + f"; total {total:.3f} cores")
+    return Result("idle.cores", total, "cores", target=IDLE_TARGET_CORES, op="<",
+                  details={"seconds": round(elapsed, 1), "parts_cores": {k: round(v, 4) for k, v in parts.items()}})
+
+
+def measure(infra: Infra, scale: float, budget: float, idle_seconds: float = 60.0) -> list[Result]:
     name = "year.wall_time"
     up = None
     sampler = None
@@ -243,6 +273,12 @@ def measure(infra: Infra, scale: float, budget: float) -> list[Result]:
             again = _second_year(infra, urls, env, min(scale, AGAIN_SCALE), left)
         hwm = {s: rss_kb(pid, "VmHWM") for s, pid in pids.items()}
         sampler.stop()
+        if finished:
+            results.append(idle_cost({
+                "broker": lambda: [p for p in descendants(up.pid) if "tansu" in " ".join(_cmdline(p))],
+                "supervisor": lambda: [up.pid],
+                **{s: (lambda pid=pid: [pid]) for s, pid in service_pids(up.pid).items()},
+                "postgres": lambda: postmaster_tree(state / "pg")}, idle_seconds))
         if again is None:
             boundary = started + wall / 2
         for service in SERVICES:

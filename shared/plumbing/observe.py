@@ -53,10 +53,14 @@ class LagWatcher:
             if not assigned:
                 continue
             ends = await consumer.end_offsets(assigned)
-            beginnings = await consumer.beginning_offsets(assigned)
+            # One OffsetFetch for every partition: the public `committed(tp)` asks once per
+            # partition, four dozen requests a round for a service doing nothing.
+            commits = await consumer._coordinator.fetch_committed_offsets(assigned)
+            committed = {tp: c.offset for tp, c in commits.items() if c.offset >= 0}
+            fresh = [tp for tp in assigned if tp not in committed]
+            beginnings = await consumer.beginning_offsets(fresh) if fresh else {}
             for tp in assigned:
-                committed = await consumer.committed(tp)
-                start = committed if committed is not None else beginnings.get(tp, 0)
+                start = committed[tp] if tp in committed else beginnings.get(tp, 0)
                 labels = (tp.topic, str(tp.partition))
                 self._metrics.consumer_lag.labels(*labels).set(max(0, ends[tp] - start))
                 shown.add(labels)

@@ -16,6 +16,7 @@ from shared.contracts import Envelope, encode_event, topic_for
 from shared.contracts.codec import event_headers
 from shared.plumbing.db import TRANSIENT_DB_ERRORS
 from shared.plumbing.metrics import PlumbingMetrics
+from shared.plumbing.pacing import Pace
 
 log = logging.getLogger(__name__)
 
@@ -118,13 +119,17 @@ class OutboxRelay:
         send_timeout: float = 30.0,
         retry_max_seconds: float = 5.0,
         min_interval_seconds: float = 0.005,
+        idle_max_seconds: float = 1.0,
+        quiet_after_seconds: float = 2.0,
     ) -> None:
         self._pool = pool
         self._min_interval = min_interval_seconds
         self._producer = producer
         self._metrics = metrics
         self._batch_size = batch_size
-        self._idle = idle_seconds
+        # Its own process's commits wake the relay; the poll, at this pace, serves rows queued by
+        # another instance or outside the pool.
+        self._pace = Pace(idle_seconds, idle_max_seconds, quiet_after_seconds)
         self._send_timeout = send_timeout
         self._retry_max = retry_max_seconds
         self._wake = asyncio.Event()
@@ -214,8 +219,11 @@ class OutboxRelay:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._retry_max)
                 continue
+            if sent:
+                self._pace.busy()
             if sent < self._batch_size:
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self._idle)
+                    await asyncio.wait_for(self._wake.wait(), self._pace.current if sent else self._pace.quiet())
+                    self._pace.busy()
                 except TimeoutError:
                     pass

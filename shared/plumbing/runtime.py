@@ -13,12 +13,14 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
+from shared.contracts.topics import all_topic_names
 from shared.plumbing.consumer import Apply, ApplyMany, BatchProcessor
 from shared.plumbing.db import create_pool, migrate, packages_for
 from shared.plumbing.kafka import ensure_topics, make_producer
 from shared.plumbing.metrics import PlumbingMetrics
 from shared.plumbing.observe import LagWatcher, RebalanceCounter, every
 from shared.plumbing.outbox import OutboxRelay, backlog
+from shared.plumbing.pacing import Pace
 from shared.plumbing.pipeline import ConsumePipeline
 from shared.plumbing.settings import ServiceSettings
 
@@ -56,6 +58,9 @@ class Runtime:
         self._started = False
         self._kafka_start: asyncio.Task | None = None
         self._topics_checked_at: float | None = None
+        s = settings
+        self._pace = Pace(s.consumer_fetch_max_wait_ms / 1000, s.consumer_idle_fetch_wait_ms / 1000,
+                          s.quiet_after_seconds)
 
     async def start(self) -> None:
         """PostgreSQL first and waited for: every write the service accepts goes through it. Kafka
@@ -65,7 +70,7 @@ class Runtime:
         s = self.settings
         await _retry_until_up("PostgreSQL", lambda: migrate(s.database_url, packages_for(self.package)))
         self.pool = await create_pool(s.database_url, s.database_pool_size, on_outbox_rows=self._wake_relay)
-        self._tasks.append(asyncio.create_task(every(2, "outbox backlog", self._measure_backlog, self.metrics)))
+        self._tasks.append(asyncio.create_task(every(5, "outbox backlog", self._measure_backlog, self.metrics)))
         if self._refresh is not None:
             refresh = self._refresh
             self._tasks.append(asyncio.create_task(every(15, "business metrics", lambda: refresh(self.pool),
@@ -89,17 +94,19 @@ class Runtime:
         self.relay = OutboxRelay(
             self.pool, self.producer, self.metrics, s.relay_batch_size, s.relay_idle_seconds,
             s.relay_send_timeout_seconds, s.retry_max_seconds, s.relay_min_interval_seconds,
+            s.relay_idle_max_seconds, s.quiet_after_seconds,
         )
         self.relay.on_kafka_error = self._after_kafka_error
         self.relay.before_send = self._topics_exist
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
-        self._tasks.append(asyncio.create_task(every(s.topic_check_seconds, "topics", self._check_topics,
+        self._tasks.append(asyncio.create_task(every(s.topic_check_seconds, "topics", self._watch_topics,
                                                      self.metrics)))
         if self.consumes and self._apply is not None:
             self.broker = self._build_broker()
             await self.broker.start()
             lag = LagWatcher(self.metrics, self._consumers)
-            self._tasks.append(asyncio.create_task(every(5, "consumer lag", lag.measure, self.metrics)))
+            self._tasks.append(asyncio.create_task(every(10, "consumer lag", lag.measure, self.metrics)))
+            self._tasks.append(asyncio.create_task(every(1, "consumer pace", self._slow_down, self.metrics)))
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app=None):
@@ -138,6 +145,13 @@ class Runtime:
         if topics - cluster.topics():
             await self._check_topics()
         self._topics_checked_at = now
+
+    async def _watch_topics(self) -> None:
+        """One metadata round trip on the producer's connection; the admin client (a connection of
+        its own) only when a topic is missing."""
+        cluster = await self.producer.client.fetch_all_metadata()
+        if set(all_topic_names()) - cluster.topics():
+            await self._check_topics()
 
     async def _check_topics(self) -> None:
         """Re-create topics a broker has lost; relaying to them would otherwise go nowhere.
@@ -188,10 +202,29 @@ class Runtime:
             decoder=_records_only,
         )
         async def consume(msg: KafkaMessage) -> None:
+            if self._pace.busy():
+                self._set_waits()
             # Applied and committed by the pipeline, beside other batches where their keys allow.
             await pipeline.submit(msg.raw_message or (), msg.consumer)
 
         return broker
+
+    async def _slow_down(self) -> None:
+        before = self._pace.current
+        if self._pace.quiet() != before:
+            self._set_waits()
+
+    def _set_waits(self) -> None:
+        """The consumers' fetch wait and poll timeout at the pace's current value. Neither has a
+        public setter: the fetcher reads its attribute for each new fetch request, FastStream's
+        batch subscriber its own for each poll (tests/unit/test_pacing.py checks both exist)."""
+        s, ms = self.settings, round(self._pace.current * 1000)
+        for consumer in self._consumers():
+            if consumer._fetcher is not None:
+                consumer._fetcher._fetch_max_wait_ms = ms
+        poll = max(s.consumer_batch_timeout_ms, min(ms, s.consumer_idle_batch_timeout_ms))
+        for subscriber in self.broker.subscribers if self.broker is not None else ():
+            subscriber.batch_timeout_ms = poll
 
     async def _measure_backlog(self) -> None:
         rows, oldest = await backlog(self.pool)

@@ -35,6 +35,13 @@ class ServiceSettings(BaseSettings):
     # this long even when a record arrives meanwhile (about 120 ms a hop with the client's default
     # of 500; measured by bench/fetch_latency.py), so it is every hop's latency floor.
     consumer_fetch_max_wait_ms: int = Field(20, ge=1, le=10_000)
+    # At rest the fetch wait and the poll lengthen, doubling from the values above up to these, once
+    # nothing has come for `quiet_after_seconds`; the first record brings them back. The first
+    # event after a quiet spell may wait this long on the embedded broker (Apache Kafka answers a
+    # fetch as soon as data arrives).
+    consumer_idle_fetch_wait_ms: int = Field(2000, ge=1, le=10_000)
+    consumer_idle_batch_timeout_ms: int = Field(500, ge=1, le=10_000)
+    quiet_after_seconds: float = Field(2.0, ge=0, le=3600)
     # Short enough that a dead instance's partitions move on within seconds; heartbeats run in the
     # background, so a batch waiting for its database does not lose the group.
     consumer_session_timeout_ms: int = Field(6_000, ge=1_000)
@@ -43,6 +50,8 @@ class ServiceSettings(BaseSettings):
     # Outbox relay: rows per publish batch, and the pause when there was nothing to send.
     relay_batch_size: int = Field(1_000, ge=1, le=50_000)
     relay_idle_seconds: float = Field(0.05, gt=0, le=10)
+    # ...lengthening at rest up to this (the relay's own process's commits wake it at once).
+    relay_idle_max_seconds: float = Field(1.0, gt=0, le=60)
     relay_send_timeout_seconds: float = Field(30.0, gt=0)
     # The shortest time between two relay rounds: what one event may wait so that rounds carry
     # several rows under a stream of small commits.

@@ -11,6 +11,7 @@ import pytest
 
 from services.outcomes.app import create_app
 from services.outcomes.config import OutcomesSettings
+from shared.plumbing.observe import LagWatcher
 from tests.integration import factories as f
 from tests.integration.helpers import eventually, publish, read_topic, running
 
@@ -295,3 +296,49 @@ async def test_each_enrolment_has_its_follow_up_and_a_person_counts_once(app, ka
     assert groups[str(p)]["learners_trained_or_in_training"] == 2
     assert groups[str(q)]["learners_trained_or_in_training"] == 1
     assert groups[str(q)]["learners_started"] == 1 and groups[str(p)]["learners_started"] == 2
+
+
+async def test_at_rest_the_waits_lengthen_and_the_first_event_shortens_them_again(dsn, kafka):
+    app = create_app(OutcomesSettings(database_url=dsn, kafka_bootstrap_servers=kafka, consumer_fetch_max_wait_ms=20,
+                                      consumer_idle_fetch_wait_ms=320, quiet_after_seconds=3))
+    learner, programme = uuid.uuid4(), uuid.uuid4()
+    async with running(app) as client:
+        runtime = app.state.runtime
+        await runtime.kafka_started()
+        [consumer] = runtime._consumers()
+
+        async def slowed():
+            return consumer._fetcher._fetch_max_wait_ms == 320
+        await eventually(slowed, timeout=20)
+        assert runtime.broker.subscribers[0].batch_timeout_ms == 320  # below the poll's own ceiling
+        await publish(kafka, [f.programme(programme), f.submitted(learner, programme)])
+        await applied(client, 2)
+        assert consumer._fetcher._fetch_max_wait_ms == 20
+        assert runtime.broker.subscribers[0].batch_timeout_ms == runtime.settings.consumer_batch_timeout_ms
+
+
+async def test_consumer_lag_is_the_end_offset_less_the_committed_one(app, kafka):
+    learner, programme = uuid.uuid4(), uuid.uuid4()
+    events = [f.programme(programme), *journey(learner, programme)]
+    async with running(app) as client:
+        runtime = app.state.runtime
+        await publish(kafka, events)
+        await applied(client, len(events))
+        await eventually(lambda: _all_committed(runtime))
+        watcher = LagWatcher(runtime.metrics, runtime._consumers)
+        await watcher.measure()
+        [consumer] = runtime._consumers()
+        assigned = consumer.assignment()
+        metrics = (await client.get("/metrics")).text
+    lags = [line for line in metrics.splitlines() if line.startswith("parcours_consumer_lag{")]
+    assert len(lags) == len(assigned) and {tp.topic for tp in assigned} == set(runtime.consumes)
+    assert all(line.endswith(" 0.0") for line in lags), lags
+
+
+async def _all_committed(runtime) -> bool:
+    [consumer] = runtime._consumers()
+    ends = await consumer.end_offsets(list(consumer.assignment()))
+    for tp, end in ends.items():
+        if end and (await consumer.committed(tp) or 0) < end:
+            return False
+    return True
