@@ -87,11 +87,6 @@ async def _own_application(conn, request: Request, application_id) -> None:
         auth.check_centre(principal, await store.centre_of_application(conn, application_id), "this application's")
 
 
-def _refusal(exc: DomainError):
-    extra = {"field": exc.field} if exc.field else {}
-    return problem(exc.status, exc.code, str(exc), **extra)
-
-
 # --- the catalogue ------------------------------------------------------------------
 
 
@@ -102,10 +97,7 @@ def _refusal(exc: DomainError):
     "a centre_id, a known SIRET; 409 when the SIRET is registered under another centre_id.",
 )
 async def create_centre(body: CentreIn, request: Request, response: Response):
-    try:
-        centre, created = await service.register_centre(_pool(request), body)
-    except DomainError as exc:
-        return _refusal(exc)
+    centre, created = await service.register_centre(_pool(request), body)
     if not created:
         response.status_code = 200
     return centre
@@ -141,10 +133,7 @@ async def get_centre(centre_id: UUID, request: Request):
     "departement default to the centre's. Answers 200 with the existing programme for a known programme_id.",
 )
 async def create_programme(body: ProgrammeIn, request: Request, response: Response):
-    try:
-        programme, created = await service.register_programme(_pool(request), body)
-    except DomainError as exc:
-        return _refusal(exc)
+    programme, created = await service.register_programme(_pool(request), body)
     if not created:
         response.status_code = 200
     return programme
@@ -175,10 +164,7 @@ async def get_programme(programme_id: UUID, request: Request):
     description="Answers 200 with the existing session for a known session_id.",
 )
 async def create_session(programme_id: UUID, body: SessionIn, request: Request, response: Response):
-    try:
-        session, created = await service.schedule_session(_pool(request), programme_id, body)
-    except DomainError as exc:
-        return _refusal(exc)
+    session, created = await service.schedule_session(_pool(request), programme_id, body)
     if not created:
         response.status_code = 200
     return session
@@ -191,10 +177,7 @@ async def create_session(programme_id: UUID, body: SessionIn, request: Request, 
     "change again answers 200; another mode on the same day answers 409. Answers the whole history.",
 )
 async def change_mode(programme_id: UUID, body: ModeChangeIn, request: Request, response: Response):
-    try:
-        history, created = await service.change_mode(_pool(request), programme_id, body)
-    except DomainError as exc:
-        return _refusal(exc)
+    history, created = await service.change_mode(_pool(request), programme_id, body)
     if not created:
         response.status_code = 200
     return history
@@ -230,12 +213,9 @@ async def get_session(session_id: UUID, request: Request):
     "to this session.",
 )
 async def submit_application(body: ApplicationIn, request: Request, response: Response, actor: Actor = "api"):
-    try:
-        async with _pool(request).acquire() as conn, conn.transaction():
-            await _own_programme(conn, request, body.programme_id)
-            application, created = await service.submit_application(conn, body, actor)
-    except DomainError as exc:
-        return _refusal(exc)
+    async with _pool(request).acquire() as conn, conn.transaction():
+        await _own_programme(conn, request, body.programme_id)
+        application, created = await service.submit_application(conn, body, actor)
     if not created:
         response.status_code = 200
     return application
@@ -336,12 +316,9 @@ async def get_transitions(application_id: UUID, request: Request):
     "promoted_application_id. Repeating the current decision changes nothing (200).",
 )
 async def decide(application_id: UUID, body: DecisionIn, request: Request, actor: Actor = "api"):
-    try:
-        async with _pool(request).acquire() as conn, conn.transaction():
-            await _own_application(conn, request, application_id)
-            application, _, promoted = await service.decide_application(conn, application_id, body, actor)
-    except DomainError as exc:
-        return _refusal(exc)
+    async with _pool(request).acquire() as conn, conn.transaction():
+        await _own_application(conn, request, application_id)
+        application, _, promoted = await service.decide_application(conn, application_id, body, actor)
     return application | {"promoted_application_id": promoted}
 
 
@@ -405,8 +382,5 @@ async def get_contact(learner_id: UUID, request: Request):
                "other services to remove any free text about the learner. The anonymous facts stay, so the key "
                "figures do not change. Repeating it answers 200 with `already_erased`.")
 async def erase_learner(learner_id: UUID, request: Request):
-    try:
-        async with _pool(request).acquire() as conn, conn.transaction():
-            return await service.erase_learner(conn, learner_id)
-    except DomainError as exc:
-        return problem(exc.status, exc.code, str(exc))
+    async with _pool(request).acquire() as conn, conn.transaction():
+        return await service.erase_learner(conn, learner_id)

@@ -13,6 +13,7 @@ from datetime import datetime
 from services.intake import geography
 from shared.contracts.calendar import civil_date
 from shared.contracts.vocabulary import APPLICATION_STATUSES, DECISIONS_V2
+from shared.refusals import Invalid, Refusal
 
 STATUSES = APPLICATION_STATUSES
 # What a centre can post about an application: every status but the first.
@@ -39,10 +40,9 @@ FREES_A_PLACE = frozenset({("admitted", "withdrawn"), ("admitted", "no_show")})
 FIRST_SESSION = "first-session"
 
 
-class DomainError(Exception):
+class DomainError(Refusal):
     """A refusal the user can act on; `field` names the input at fault when there is one."""
 
-    status = 409
     code = "refused"
     field: str | None = None
 
@@ -64,25 +64,21 @@ class CapacityReached(DomainError):
     code = "capacity_reached"
 
 
-class DecisionNeedsReason(DomainError):
-    status = 422
+class DecisionNeedsReason(DomainError, Invalid):
     code = "reason_required"
     field = "reason"
 
 
-class MissingField(DomainError):
-    status = 422
+class MissingField(DomainError, Invalid):
     code = "missing_field"
 
 
-class CentreNameMismatch(DomainError):
-    status = 422
+class CentreNameMismatch(DomainError, Invalid):
     code = "centre_name_mismatch"
     field = "centre_name"
 
 
-class DepartementNotInRegion(DomainError):
-    status = 422
+class DepartementNotInRegion(DomainError, Invalid):
     code = "departement_not_in_region"
     field = "departement"
 

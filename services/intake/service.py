@@ -29,30 +29,27 @@ from shared.contracts import (
 )
 from shared.contracts.calendar import add_months, civil_date, civil_start
 from shared.plumbing.outbox import add_events
+from shared.refusals import Invalid, Missing
 
 PRODUCER = "intake"
 WAITLIST_ACTOR = "waitlist"
 
 
-class NotFound(domain.DomainError):
-    status = 404
+class NotFound(domain.DomainError, Missing):
     code = "not_found"
 
 
-class UnknownProgramme(domain.DomainError):
-    status = 422
+class UnknownProgramme(domain.DomainError, Invalid):
     code = "unknown_programme"
     field = "programme_id"
 
 
-class UnknownSession(domain.DomainError):
-    status = 422
+class UnknownSession(domain.DomainError, Invalid):
     code = "unknown_session"
     field = "session_id"
 
 
-class SessionNotInProgramme(domain.DomainError):
-    status = 422
+class SessionNotInProgramme(domain.DomainError, Invalid):
     code = "session_not_in_programme"
     field = "session_id"
 
@@ -67,8 +64,7 @@ class SiretTaken(domain.DomainError):
     field = "siret"
 
 
-class DecisionBeforeSubmission(domain.DomainError):
-    status = 422
+class DecisionBeforeSubmission(domain.DomainError, Invalid):
     code = "decided_before_submission"
     field = "decided_at"
 

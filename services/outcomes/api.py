@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 from uuid import UUID
 
@@ -10,11 +11,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from services.outcomes import service, store
 from services.outcomes.domain import DomainError
 from services.outcomes.schemas import AssignIn, AttemptIn, CloseIn, OutcomeIn, OutcomeItemIn
-from shared.contracts import calendar
 from shared.contracts.vocabulary import FollowupStatus
 from shared.plumbing import auth
 from shared.plumbing.batch import run_batch, summarise
-from shared.plumbing.http import problem
 from shared.plumbing.schemas import BatchIn
 
 FOLLOWUP = ("followup",)
@@ -40,13 +39,14 @@ def _pool(request: Request):
     return request.app.state.runtime.pool
 
 
+def _today(request: Request) -> date:
+    return request.app.state.clock()
+
+
 async def _in_transaction(request: Request, action, *args):
-    """Run one use case in one transaction; a refusal becomes a 4xx the user can act on."""
-    try:
-        async with _pool(request).acquire() as conn, conn.transaction():
-            return await action(conn, *args)
-    except DomainError as exc:
-        return problem(exc.status, exc.code, str(exc))
+    """Run one use case in one transaction, on the app's today (a refusal is answered by the app's handler)."""
+    async with _pool(request).acquire() as conn, conn.transaction():
+        return await action(conn, *args, today=_today(request))
 
 
 @router.get("/followups", tags=["follow-up"], summary="The follow-up worklist, most urgent first",
@@ -64,20 +64,20 @@ async def list_followups(
     offset: int = Query(0, ge=0, le=10_000_000),
 ) -> dict:
     async with _pool(request).acquire() as conn:
-        items, total = await store.list_followups(conn, calendar.today(), status, programme_id, centre_id, staff,
+        items, total = await store.list_followups(conn, _today(request), status, programme_id, centre_id, staff,
                                                   limit, offset, learner_id, enrolment_id)
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 async def _by_learner(request: Request, learner_id: UUID, programme_id: UUID, action, *args):
     """The routes that name a follow-up by learner and programme: the one follow-up there, else a 4xx."""
-    async def resolved(conn):
-        return await action(conn, await service.resolve_followup(conn, learner_id, programme_id), *args)
+    async def resolved(conn, today):
+        return await action(conn, await service.resolve_followup(conn, learner_id, programme_id), *args, today=today)
     return await _in_transaction(request, resolved)
 
 
-async def _detail(conn, followup_id):
-    followup = await service.followup_detail(conn, followup_id)
+async def _detail(conn, followup_id, today):
+    followup = await service.followup_detail(conn, followup_id, today=today)
     if followup is None:
         raise service.NotFound(f"no follow-up {followup_id}")
     return followup
@@ -167,9 +167,11 @@ async def assign_followup_of(learner_id: UUID, programme_id: UUID, body: AssignI
              description="Each item names its follow-up by `followup_id`, by `enrolment_id` (for an admission, the "
              "application's id), or by `learner_id` and `programme_id`.")
 async def record_outcomes(body: BatchIn, request: Request) -> dict:
+    today = _today(request)
+
     async def apply(conn, item: OutcomeItemIn) -> dict:
         outcome = OutcomeIn(**item.model_dump(exclude={"learner_id", "programme_id", "followup_id", "enrolment_id"}))
-        return await service.record_outcome(conn, await service.followup_named(conn, item), outcome)
+        return await service.record_outcome(conn, await service.followup_named(conn, item), outcome, today=today)
 
     return summarise(await run_batch(_pool(request), body.items, OutcomeItemIn, apply, (DomainError,)))
 

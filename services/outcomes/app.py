@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
+
 from fastapi import FastAPI
 
 from services.outcomes import handlers, web
@@ -10,13 +13,15 @@ from services.outcomes.config import OutcomesSettings
 from services.outcomes.domain import DomainError
 from services.outcomes.metrics import build_metrics
 from services.outcomes.service import Projector
+from shared.contracts import calendar
 from shared.plumbing.http import install_http_basics
 from shared.plumbing.runtime import Runtime
 
 
-def create_app(settings: OutcomesSettings | None = None) -> FastAPI:
+def create_app(settings: OutcomesSettings | None = None, clock: Callable[[], date] = calendar.today) -> FastAPI:
+    """`clock` gives today's civil date in Paris: the follow-ups' statuses and windows depend on it."""
     settings = settings or OutcomesSettings()
-    metrics = build_metrics()
+    metrics = build_metrics(clock)
     projector = Projector(settings.window_months_before, settings.window_months_after)
     runtime = Runtime(settings, "services.outcomes", metrics, refresh=metrics.refresh, consumes=handlers.TOPICS,
                       apply=projector.apply, apply_many=projector.apply_many, refusals=(DomainError,))
@@ -25,6 +30,7 @@ def create_app(settings: OutcomesSettings | None = None) -> FastAPI:
                   description="Six-month follow-ups, outcomes and the network's key figures.")
     app.state.runtime = runtime
     app.state.settings = settings
+    app.state.clock = clock
     app.state.login_path = "/staff/login"
     install_http_basics(app, runtime, metrics, settings.max_body_bytes, settings.auth_required)
     app.include_router(router)

@@ -16,12 +16,12 @@ from shared.contracts.vocabulary import (
     EXEMPT_REASONS,
     FOLLOWED_UP_EXITS,
 )
+from shared.refusals import Invalid, Refusal
 
 CLOSED = frozenset(CLOSED_STATUSES)
 
 
-class DomainError(Exception):
-    status = 409
+class DomainError(Refusal):
     code = "refused"
 
 
@@ -45,8 +45,7 @@ class AlreadyRecorded(DomainError):
     code = "already_recorded"
 
 
-class InvalidOutcome(DomainError):
-    status = 422
+class InvalidOutcome(DomainError, Invalid):
     code = "invalid_outcome"
 
 

@@ -4,6 +4,8 @@ positive exit rate of the current year."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from datetime import date
 
 import asyncpg
 from prometheus_client import CollectorRegistry, Gauge
@@ -18,8 +20,9 @@ KEY_COUNTS = ("applications_submitted", "applications_admitted", "learners_start
 
 
 class OutcomesMetrics(PlumbingMetrics):
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], date] = calendar.today) -> None:
         super().__init__(CollectorRegistry())
+        self.clock = clock
         self.followups = Gauge("parcours_followups", "Follow-ups by state (due and overdue from today's date)",
                                ["status"], registry=self.registry)
         self.outcomes = Gauge("parcours_outcomes", "Current outcome of each follow-up, by situation",
@@ -35,7 +38,7 @@ class OutcomesMetrics(PlumbingMetrics):
                                ["rate"], registry=self.registry)
 
     async def refresh(self, pool: asyncpg.Pool) -> None:
-        today = calendar.today()
+        today = self.clock()
         async with pool.acquire() as conn:
             followups = await store.followups_by_status(conn, today)
             situations = await store.current_outcomes_by_situation(conn)
@@ -57,5 +60,5 @@ def _value(rate: dict) -> float:
     return math.nan if rate["value"] is None else rate["value"]
 
 
-def build_metrics() -> OutcomesMetrics:
-    return OutcomesMetrics()
+def build_metrics(clock: Callable[[], date] = calendar.today) -> OutcomesMetrics:
+    return OutcomesMetrics(clock)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import asyncpg
 
@@ -27,18 +27,17 @@ from shared.contracts import (
     TrainingExitedV2,
     TrainingStarted,
     TrainingStartedV2,
-    calendar,
     enrolment_of,
 )
 from shared.contracts.calendar import civil_date, civil_start
 from shared.contracts.vocabulary import REGIONS
 from shared.plumbing.outbox import add_events
+from shared.refusals import Missing
 
 PRODUCER = "outcomes"
 
 
-class NotFound(domain.DomainError):
-    status = 404
+class NotFound(domain.DomainError, Missing):
     code = "not_found"
 
 
@@ -189,8 +188,8 @@ async def followup_named(conn: asyncpg.Connection, item) -> uuid.UUID:
     return await resolve_followup(conn, item.learner_id, item.programme_id)
 
 
-async def _followup(conn: asyncpg.Connection, followup_id) -> dict:
-    followup = await store.lock_followup(conn, calendar.today(), followup_id)
+async def _followup(conn: asyncpg.Connection, followup_id, today: date) -> dict:
+    followup = await store.lock_followup(conn, today, followup_id)
     if followup is None:
         raise NotFound(f"no follow-up {followup_id}")
     return followup
@@ -219,9 +218,9 @@ def _result(followup: dict, **fields) -> dict:
             "programme_id": followup["programme_id"]}
 
 
-async def record_outcome(conn: asyncpg.Connection, followup_id, body: OutcomeIn) -> dict:
+async def record_outcome(conn: asyncpg.Connection, followup_id, body: OutcomeIn, *, today: date) -> dict:
     """Record the situation at six months; past the window it is accepted and flagged late."""
-    followup = await _followup(conn, followup_id)
+    followup = await _followup(conn, followup_id, today)
     domain.check_outcome(body.situation, body.digital_job, body.observed_on, followup["exit_date"],
                          followup["status"])
     event_id = uuid.uuid4()
@@ -233,9 +232,9 @@ async def record_outcome(conn: asyncpg.Connection, followup_id, body: OutcomeIn)
     return _result(followup, event_id=event_id, result="created", status="recorded", late=late)
 
 
-async def correct_outcome(conn: asyncpg.Connection, followup_id, body: OutcomeIn) -> dict:
+async def correct_outcome(conn: asyncpg.Connection, followup_id, body: OutcomeIn, *, today: date) -> dict:
     """Replace the recorded outcome; the history keeps every version, the figures use the latest."""
-    followup = await _followup(conn, followup_id)
+    followup = await _followup(conn, followup_id, today)
     domain.check_correction(body.situation, body.digital_job, body.observed_on, followup["exit_date"],
                             followup["status"])
     corrects = await store.latest_outcome_event(conn, followup_id)
@@ -246,8 +245,8 @@ async def correct_outcome(conn: asyncpg.Connection, followup_id, body: OutcomeIn
     return _result(followup, event_id=event_id, result="corrected", corrects_event_id=corrects, status="recorded")
 
 
-async def log_attempt(conn: asyncpg.Connection, followup_id, body: AttemptIn) -> dict:
-    followup = await _followup(conn, followup_id)
+async def log_attempt(conn: asyncpg.Connection, followup_id, body: AttemptIn, *, today: date) -> dict:
+    followup = await _followup(conn, followup_id, today)
     after = domain.check_attempt(followup["status"], body.attempted_on, followup["exit_date"])
     if body.result == "refused":
         after = "refused"  # the learner said no: the follow-up closes
@@ -255,25 +254,25 @@ async def log_attempt(conn: asyncpg.Connection, followup_id, body: AttemptIn) ->
                                after)
     if after == "refused":
         await _publish_closed(conn, followup, "refused")
-    return await store.get_followup(conn, calendar.today(), followup_id)
+    return await store.get_followup(conn, today, followup_id)
 
 
-async def close_followup(conn: asyncpg.Connection, followup_id, body: CloseIn) -> dict:
-    followup = await _followup(conn, followup_id)
+async def close_followup(conn: asyncpg.Connection, followup_id, body: CloseIn, *, today: date) -> dict:
+    followup = await _followup(conn, followup_id, today)
     domain.check_close(followup["status"], body.status, body.reason)
     await store.set_followup_status(conn, followup_id, body.status, body.reason)
     await _publish_closed(conn, followup, body.status)
-    return await store.get_followup(conn, calendar.today(), followup_id)
+    return await store.get_followup(conn, today, followup_id)
 
 
-async def assign_followup(conn: asyncpg.Connection, followup_id, staff: str | None) -> dict:
-    await _followup(conn, followup_id)
+async def assign_followup(conn: asyncpg.Connection, followup_id, staff: str | None, *, today: date) -> dict:
+    await _followup(conn, followup_id, today)
     await store.assign(conn, followup_id, staff)
-    return await store.get_followup(conn, calendar.today(), followup_id)
+    return await store.get_followup(conn, today, followup_id)
 
 
-async def followup_detail(conn: asyncpg.Connection, followup_id) -> dict | None:
-    followup = await store.get_followup(conn, calendar.today(), followup_id)
+async def followup_detail(conn: asyncpg.Connection, followup_id, *, today: date) -> dict | None:
+    followup = await store.get_followup(conn, today, followup_id)
     if followup is not None:
         followup["attempts"] = await store.attempts(conn, followup_id)
         followup["outcomes"] = await store.outcome_history(conn, followup_id)

@@ -18,8 +18,9 @@ from pydantic import ValidationError
 
 from services.outcomes import domain, service, store
 from services.outcomes.schemas import AttemptIn, CloseIn, OutcomeIn
-from shared.contracts import calendar, vocabulary
+from shared.contracts import vocabulary
 from shared.plumbing import auth
+from shared.plumbing.http import status_of
 
 STAFF = ("followup",)
 POLICY: auth.Policy = {
@@ -87,7 +88,7 @@ async def worklist(request: Request, status: str = Query("open", max_length=20),
     statuses = OPEN if status == "open" else None if status == "all" else [status]
     limit = 50
     async with _pool(request).acquire() as conn:
-        items, total = await store.list_followups(conn, calendar.today(), statuses, None, None, staff or None,
+        items, total = await store.list_followups(conn, request.app.state.clock(), statuses, None, None, staff or None,
                                                   limit, offset)
     return templates.TemplateResponse(request, "worklist.html", {
         "items": items, "total": total, "status": status, "staff": staff, "offset": offset, "limit": limit,
@@ -117,11 +118,11 @@ async def _contact(request: Request, learner_id: UUID) -> tuple[dict | None, str
 
 async def _page(request: Request, followup_id: UUID, status_code: int = 200, **extra):
     async with _pool(request).acquire() as conn:
-        followup = await service.followup_detail(conn, followup_id)
+        followup = await service.followup_detail(conn, followup_id, today=request.app.state.clock())
     if followup is None:
         return HTMLResponse("<p>No such follow-up. <a href='/staff'>Back to the worklist</a></p>", status_code=404)
     contact, contact_error = await _contact(request, followup["learner_id"])
-    today = calendar.today()
+    today = request.app.state.clock()
     return templates.TemplateResponse(request, "followup.html", {
         "f": followup, "contact": contact, "contact_error": contact_error, "today": today.isoformat(),
         "observed_default": min(followup["observation_date"], today).isoformat(),
@@ -154,9 +155,9 @@ async def _submit(request: Request, followup_id: UUID, model, action, after: str
         return await _page(request, followup_id, 422, error=_form_error(exc))
     try:
         async with _pool(request).acquire() as conn, conn.transaction():
-            await action(conn, followup_id, body)
+            await action(conn, followup_id, body, today=request.app.state.clock())
     except domain.DomainError as exc:
-        return await _page(request, followup_id, exc.status, error=str(exc))
+        return await _page(request, followup_id, status_of(exc), error=str(exc))
     if after == "worklist":
         return RedirectResponse(f"/staff?done={quote('Outcome recorded.')}", status_code=303)
     return RedirectResponse(f"/staff/followups/{followup_id}?done={quote(after)}", status_code=303)
@@ -170,7 +171,7 @@ async def attempt_form(request: Request, followup_id: UUID):
 @router.post("/followups/{followup_id}/outcome")
 async def outcome_form(request: Request, followup_id: UUID):
     async with _pool(request).acquire() as conn:
-        current = await store.get_followup(conn, calendar.today(), followup_id)
+        current = await store.get_followup(conn, request.app.state.clock(), followup_id)
     correcting = current is not None and current["status"] == "recorded"
     action = service.correct_outcome if correcting else service.record_outcome
     return await _submit(request, followup_id, OutcomeIn, action,

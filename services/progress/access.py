@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.progress import service, store
+from services.progress.unit import PgUnit
 from shared.plumbing import auth
 from shared.plumbing.batch import apply_allowed
 
@@ -31,11 +32,11 @@ def post_facts_as(principal: auth.Principal):
 
     async def post(conn, facts: list) -> list:
         if principal.role != "centre":
-            return await service.post_facts(conn, facts)
+            return await service.post_facts(PgUnit(conn), facts)
         programme_ids = {f.programme_id for f in facts}
         centres = await store.centres_of_programmes(conn, list(programme_ids))
         denied = auth.out_of_reach(principal, programme_ids, centres, "this programme's")
         return await apply_allowed(facts, lambda f: f.programme_id, denied,
-                                   lambda allowed: service.post_facts(conn, allowed))
+                                   lambda allowed: service.post_facts(PgUnit(conn), allowed))
 
     return post

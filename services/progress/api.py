@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from services.progress import access, service, store
 from services.progress.domain import DomainError
 from services.progress.schemas import CorrectionIn, FactIn, FactResult
+from services.progress.unit import PgUnit
 from shared.plumbing import auth
 from shared.plumbing.batch import run_batch_at_once, summarise
 from shared.plumbing.http import problem
@@ -38,12 +39,9 @@ async def post_fact(body: FactIn, request: Request,
         if body.event_id is not None and body.event_id != key_id:
             return problem(422, "idempotency_mismatch", "event_id and Idempotency-Key name different facts")
         body = body.model_copy(update={"event_id": key_id})
-    try:
-        async with _pool(request).acquire() as conn, conn.transaction():
-            await access.own_programme(conn, auth.principal_of(request), body.programme_id)
-            result = await service.post_fact(conn, body)
-    except DomainError as exc:
-        return problem(exc.status, exc.code, str(exc))
+    async with _pool(request).acquire() as conn, conn.transaction():
+        await access.own_programme(conn, auth.principal_of(request), body.programme_id)
+        result = await service.post_fact(PgUnit(conn), body)
     if result["result"] == "duplicate":
         return JSONResponse(FactResult(**result).model_dump(mode="json"), status_code=200)
     return result
@@ -58,12 +56,9 @@ async def post_fact(body: FactIn, request: Request,
 async def correct_fact(event_id: UUID, body: CorrectionIn, request: Request,
                        idempotency_key: str | None = Header(None, max_length=200, description=IDEMPOTENCY_HELP)):
     correction_id = service.idempotency_id(idempotency_key) if idempotency_key else None
-    try:
-        async with _pool(request).acquire() as conn, conn.transaction():
-            await access.own_fact(conn, auth.principal_of(request), event_id)
-            result = await service.correct_fact(conn, event_id, body, correction_id)
-    except DomainError as exc:
-        return problem(exc.status, exc.code, str(exc))
+    async with _pool(request).acquire() as conn, conn.transaction():
+        await access.own_fact(conn, auth.principal_of(request), event_id)
+        result = await service.correct_fact(conn, event_id, body, correction_id)
     return JSONResponse(result, status_code=200 if result["result"] == "duplicate" else 201)
 
 

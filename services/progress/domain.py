@@ -11,14 +11,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
 
+from shared.refusals import Invalid, Refusal
 
-class DomainError(Exception):
-    status = 409
+
+class DomainError(Refusal):
     code = "refused"
 
 
-class NotAdmitted(DomainError):
-    status = 422
+class NotAdmitted(DomainError, Invalid):
     code = "not_admitted"
 
 
@@ -81,47 +81,68 @@ def replay(facts: Iterable[Fact]) -> Enrolment:
     return e
 
 
+# States in which an enrolment takes no more facts of its own: withdrawn and no-show never started.
+NEVER_STARTED = frozenset({"withdrawn", "no_show"})
+
+
+# The state a fact leads to, from the state it finds; a pair not listed is refused (WHY_NOT says why).
+TRANSITIONS: dict[tuple[str, str], str] = {
+    ("admitted", "started"): "started",
+    ("started", "interrupted"): "interrupted",
+    ("interrupted", "resumed"): "started",
+    ("started", "exited"): "exited",
+    ("interrupted", "exited"): "exited",
+}
+# Facts that change no state: taken from the start to the exit date, whatever came between.
+RECORDS = frozenset({"attendance", "milestone"})
+# Why a (state, fact) pair is refused, the most specific first: (state, fact), then ("*", fact),
+# then (state, "*").
+WHY_NOT: dict[tuple[str, str], str] = {
+    ("withdrawn", "*"): "the admission was withdrawn: this learner cannot have training facts",
+    ("no_show", "*"): "the learner was recorded as a no-show: no training facts",
+    ("*", "started"): "the training already started (state: {state})",
+    ("admitted", "*"): "a {fact} fact needs the training to have started first",
+    ("exited", "*"): "the learner already left the training: no {fact} after the exit",
+    ("interrupted", "interrupted"): "the training is already interrupted",
+    ("started", "resumed"): "only an interrupted training can resume",
+}
+
+
+def why_not(state: str, fact: str) -> str:
+    for key in ((state, fact), ("*", fact), (state, "*")):
+        if key in WHY_NOT:
+            return WHY_NOT[key].format(state=state, fact=fact)
+    return f"unknown fact type {fact!r}"
+
+
 def apply_fact(e: Enrolment, fact: str, at: datetime, hours: float = 0.0,
                exit_reason: str | None = None, dropout_cause: str | None = None) -> Enrolment:
     """Return the enrolment after `fact`, or raise a DomainError saying why it cannot fit."""
     # One replace() per fact, with the latest date seen: this runs for every fact of every batch.
     last = at if e.last_fact_at is None else max(e.last_fact_at, at)
-    if e.state == "withdrawn":
-        raise InvalidTransition("the admission was withdrawn: this learner cannot have training facts")
-    if e.state == "no_show":
-        raise InvalidTransition("the learner was recorded as a no-show: no training facts")
-    if fact == "started":
-        if e.state != "admitted":
-            raise InvalidTransition(f"the training already started (state: {e.state})")
-        return replace(e, state="started", started_at=at, last_change_at=at, last_fact_at=last)
-    if e.state == "admitted":
-        raise InvalidTransition(f"a {fact} fact needs the training to have started first")
-    if at < e.started_at:
+    if e.state in NEVER_STARTED:
+        raise InvalidTransition(why_not(e.state, fact))
+    if e.started_at is not None and fact != "started" and at < e.started_at:
         raise OutOfOrder(f"{fact} dated {at.isoformat()} is before the start ({e.started_at.isoformat()})")
-    if fact in ("attendance", "milestone"):
+    if fact in RECORDS:
+        if e.started_at is None:
+            raise InvalidTransition(why_not(e.state, fact))
         if e.exited_at is not None and at > e.exited_at:
             raise OutOfOrder(f"{fact} dated {at.isoformat()} is after the exit ({e.exited_at.isoformat()})")
-        if fact == "attendance":
-            return replace(e, attendance_hours=e.attendance_hours + hours, last_fact_at=last)
-        return replace(e, last_fact_at=last)
-    if e.state == "exited":
-        raise InvalidTransition(f"the learner already left the training: no {fact} after the exit")
-    if at < e.last_change_at:
+        return replace(e, attendance_hours=e.attendance_hours + hours, last_fact_at=last)
+    after = TRANSITIONS.get((e.state, fact))
+    if after is None:
+        raise InvalidTransition(why_not(e.state, fact))
+    if e.last_change_at is not None and at < e.last_change_at:
         raise OutOfOrder(
             f"{fact} dated {at.isoformat()} is before the last change of state ({e.last_change_at.isoformat()})"
         )
-    if fact == "interrupted":
-        if e.state != "started":
-            raise InvalidTransition("the training is already interrupted")
-        return replace(e, state="interrupted", last_change_at=at, last_fact_at=last)
-    if fact == "resumed":
-        if e.state != "interrupted":
-            raise InvalidTransition("only an interrupted training can resume")
-        return replace(e, state="started", last_change_at=at, last_fact_at=last)
+    if fact == "started":
+        return replace(e, state=after, started_at=at, last_change_at=at, last_fact_at=last)
     if fact == "exited":
-        return replace(e, state="exited", exited_at=at, last_change_at=at, exit_reason=exit_reason,
+        return replace(e, state=after, exited_at=at, last_change_at=at, exit_reason=exit_reason,
                        dropout_cause=dropout_cause, last_fact_at=last)
-    raise InvalidTransition(f"unknown fact type {fact!r}")
+    return replace(e, state=after, last_change_at=at, last_fact_at=last)
 
 
 def on_decision(e: Enrolment | None, decision: str) -> Enrolment | None:
@@ -134,10 +155,6 @@ def on_decision(e: Enrolment | None, decision: str) -> Enrolment | None:
 
 
 # --- which enrolment a fact belongs to -------------------------------------------------
-
-# States in which an enrolment takes no more facts of its own: withdrawn and no-show never started.
-NEVER_STARTED = frozenset({"withdrawn", "no_show"})
-
 
 @dataclass(frozen=True)
 class Candidate:

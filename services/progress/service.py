@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from services.progress import domain, store
 from services.progress.schemas import CorrectionIn, FactIn
 from services.progress.store import Identity
+from services.progress.unit import Unit
 from shared.contracts import (
     TrainingAttendanceV2,
     TrainingCorrectedV2,
@@ -22,6 +23,7 @@ from shared.contracts import (
     TrainingStartedV2,
 )
 from shared.plumbing.outbox import add_events
+from shared.refusals import Invalid, Missing
 
 PRODUCER = "progress"
 # Training events name their enrolment (v2): a v1 consumer keys a learner's training by programme.
@@ -43,8 +45,7 @@ class IdempotencyConflict(domain.DomainError):
     code = "idempotency_conflict"
 
 
-class UnknownFact(domain.DomainError):
-    status = 404
+class UnknownFact(domain.DomainError, Missing):
     code = "not_found"
 
 
@@ -88,9 +89,9 @@ def _as_fact(fact_type: str, occurred_at, data: dict) -> domain.Fact:
                        data.get("reason") if fact_type == "exited" else None, data.get("dropout_cause"))
 
 
-async def post_fact(conn: asyncpg.Connection, fact: FactIn) -> dict:
+async def post_fact(unit: Unit, fact: FactIn) -> dict:
     """Apply one training fact and queue its event. Raises a DomainError when it cannot fit."""
-    [result] = await post_facts(conn, [fact])
+    [result] = await post_facts(unit, [fact])
     if isinstance(result, BaseException):
         raise result
     return result
@@ -99,8 +100,8 @@ async def post_fact(conn: asyncpg.Connection, fact: FactIn) -> dict:
 class _Batch:
     """The enrolments a batch of facts touches, as the facts before each one left them."""
 
-    def __init__(self, conn: asyncpg.Connection, locked: dict[uuid.UUID, tuple[Identity, domain.Enrolment]]) -> None:
-        self.conn = conn
+    def __init__(self, unit: Unit, locked: dict[uuid.UUID, tuple[Identity, domain.Enrolment]]) -> None:
+        self.unit = unit
         self.identity: dict[uuid.UUID, Identity] = {key: i for key, (i, _) in locked.items()}
         self.enrolments: dict[uuid.UUID, domain.Enrolment] = {key: e for key, (_, e) in locked.items()}
         self._of_pair: dict[tuple, list[uuid.UUID]] = {}
@@ -138,12 +139,12 @@ class _Batch:
                 late.add(key)
             else:
                 latest[key] = fact.occurred_at
-        self._history.update(await store.active_facts_of(self.conn, list(late - self._history.keys())))
+        self._history.update(await self.unit.histories(list(late - self._history.keys())))
 
     async def history(self, key: uuid.UUID) -> list[domain.Fact]:
         """The enrolment's active facts: stored ones (read once) and those applied earlier in this batch."""
         if key not in self._history:
-            self._history.update(await store.active_facts_of(self.conn, [key]))
+            self._history.update(await self.unit.histories([key]))
         return [*self._history[key], *self._applied.get(key, [])]
 
     def applied(self, key: uuid.UUID, fact: domain.Fact, after: domain.Enrolment) -> None:
@@ -167,7 +168,7 @@ class _Batch:
         return identity
 
 
-async def post_facts(conn: asyncpg.Connection, facts: list[FactIn]) -> list[dict | domain.DomainError]:
+async def post_facts(unit: Unit, facts: list[FactIn]) -> list[dict | domain.DomainError]:
     """Apply training facts in the order given, each as if posted alone; one result or refusal per fact.
 
     Set-based: every enrolment of the learners and programmes named is read and locked in one
@@ -180,11 +181,11 @@ async def post_facts(conn: asyncpg.Connection, facts: list[FactIn]) -> list[dict
     """
     pairs = {(f.learner_id, f.programme_id) for f in facts}
     pairs |= {(f.learner_id, f.transfer_to_programme_id) for f in facts if f.transfer_to_programme_id}
-    batch = _Batch(conn, await store.lock_enrolments(conn, pairs))
+    batch = _Batch(unit, await unit.get_many(pairs))
     await batch.prefetch(facts)
-    known = await store.fact_hashes(conn, [f.event_id for f in facts if f.event_id is not None])
-    destinations = {f.transfer_to_programme_id for f in facts if f.transfer_to_programme_id}
-    programmes = set(await store.centres_of_programmes(conn, list(destinations))) if destinations else set()
+    known = await unit.known_facts([f.event_id for f in facts if f.event_id is not None])
+    programmes = await unit.programmes(list({f.transfer_to_programme_id for f in facts
+                                              if f.transfer_to_programme_id}))
     results: list[dict | domain.DomainError] = []
     rows, events = [], []
     now = datetime.now(UTC)
@@ -220,10 +221,9 @@ async def post_facts(conn: asyncpg.Connection, facts: list[FactIn]) -> list[dict
             events.append(_event(fact.type, event_id, fact.occurred_at, now, identity, data))
         results.append({"event_id": event_id, "enrolment_id": key, **result})
     opened = [(batch.identity[k], batch.enrolments[k], at) for k, at in batch.created.items()]
-    await store.insert_enrolments(conn, opened)
-    await store.save_enrolments(conn, {k: e for k, e in batch.changed.items() if k not in batch.created})
-    await store.insert_facts(conn, rows)
-    await add_events(conn, events)
+    await unit.save_many(opened, {k: e for k, e in batch.changed.items() if k not in batch.created})
+    await unit.add_facts(rows)
+    await unit.add_events(events)
     return results
 
 
@@ -346,11 +346,9 @@ def _replay(facts: list[domain.Fact], context: str) -> domain.Enrolment:
         raise type(exc)(f"{context}: {exc}") from None
 
 
-class InvalidAmendment(domain.DomainError):
-    status = 422
+class InvalidAmendment(domain.DomainError, Invalid):
     code = "invalid_amendment"
 
 
-class UnknownProgramme(domain.DomainError):
-    status = 422
+class UnknownProgramme(domain.DomainError, Invalid):
     code = "unknown_programme"

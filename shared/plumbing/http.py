@@ -15,6 +15,7 @@ from shared.plumbing.auth import Forbidden, KeyChecker, Unauthenticated
 from shared.plumbing.batch import describe_errors
 from shared.plumbing.db import TRANSIENT_DB_ERRORS
 from shared.plumbing.metrics import PlumbingMetrics
+from shared.refusals import Invalid, Missing, Refusal
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ def install_http_basics(app: FastAPI, runtime, metrics: PlumbingMetrics, max_bod
     app.add_exception_handler(StarletteHTTPException, unreadable_body)
     app.add_exception_handler(Unauthenticated, unauthenticated)
     app.add_exception_handler(Forbidden, forbidden)
+    app.add_exception_handler(Refusal, refused)
 
 
 def _install_health(app: FastAPI, runtime, metrics: PlumbingMetrics) -> None:
@@ -139,3 +141,22 @@ def _header(scope, name: bytes) -> str | None:
 def problem(status: int, code: str, message: str, **extra) -> JSONResponse:
     """A 4xx answer a client can act on: a stable code and a sentence."""
     return JSONResponse({"detail": message, "code": code, **extra}, status_code=status)
+
+
+# Each kind of refusal and its status, the most specific first: the only place a rule's refusal
+# meets HTTP.
+STATUS_OF_REFUSAL: tuple[tuple[type[Refusal], int], ...] = ((Missing, 404), (Invalid, 422), (Refusal, 409))
+
+
+def status_of(exc: Refusal) -> int:
+    return next(status for kind, status in STATUS_OF_REFUSAL if isinstance(exc, kind))
+
+
+def refusal(exc: Refusal) -> JSONResponse:
+    """A rule's refusal as an answer: its status by kind, its code, its sentence, the field at fault."""
+    field = getattr(exc, "field", None)
+    return problem(status_of(exc), exc.code, str(exc), **({"field": field} if field else {}))
+
+
+async def refused(request: Request, exc: Refusal) -> JSONResponse:
+    return refusal(exc)

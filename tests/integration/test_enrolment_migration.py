@@ -16,7 +16,8 @@ import pytest
 from services.outcomes import service as outcomes_service
 from services.progress import service as progress_service
 from services.progress.schemas import FactIn
-from shared.contracts import legacy_enrolment_id
+from services.progress.unit import PgUnit
+from shared.contracts import calendar, legacy_enrolment_id
 from shared.plumbing.db import create_pool, dsn_for_database, ensure_database, migrate, migration_files, packages_for
 
 pytestmark = pytest.mark.integration
@@ -73,7 +74,7 @@ def test_progress_enrolments_get_their_id_and_keep_their_facts(pg_server):
                 rows = await conn.fetch("SELECT enrolment_id, application_id FROM enrolments")
                 facts = await conn.fetch("SELECT DISTINCT enrolment_id FROM facts")
                 # a late fact posted after the upgrade finds the enrolment and is placed at its date
-                [late] = await progress_service.post_facts(conn, [FactIn(
+                [late] = await progress_service.post_facts(PgUnit(conn), [FactIn(
                     learner_id=learner, programme_id=programme, type="attendance",
                     occurred_at=at("2020-03-31T18:00:00"), hours=35)])
                 hours = await conn.fetchval("SELECT attendance_hours FROM enrolments")
@@ -125,7 +126,7 @@ def test_outcomes_projection_keeps_its_follow_ups_outcomes_and_figures(pg_server
             async with pool.acquire() as conn:
                 enrolment = dict(await conn.fetchrow("SELECT enrolment_id, application_id FROM enrolments"))
                 kept = dict(await conn.fetchrow("SELECT enrolment_id, followup_id FROM followups"))
-                detail = await outcomes_service.followup_detail(conn, followup)
+                detail = await outcomes_service.followup_detail(conn, followup, today=calendar.today())
             figures = await outcomes_service.key_figures(pool, 2020)
         finally:
             await pool.close()

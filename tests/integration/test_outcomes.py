@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import date
 
 import asyncpg
 import pytest
@@ -342,3 +343,26 @@ async def _all_committed(runtime) -> bool:
         if end and (await consumer.committed(tp) or 0) < end:
             return False
     return True
+
+
+async def test_statuses_and_refusals_follow_the_clock_the_app_is_given(dsn, kafka):
+    # Exit on 2 October 2020: observation 2 April 2021, window 2 March to 2 June 2021.
+    learner, programme = uuid.uuid4(), uuid.uuid4()
+    events = [f.programme(programme), *journey(learner, programme, exit_at="2020-10-02T17:00:00")]
+    body = {"situation": "permanent_contract", "digital_job": True, "observed_on": "2021-01-10"}
+    settings = OutcomesSettings(database_url=dsn, kafka_bootstrap_servers=kafka, relay_idle_seconds=0.02)
+    in_january = create_app(settings, clock=lambda: date(2021, 1, 15))
+    async with running(in_january) as client:
+        await publish(kafka, events)
+        await applied(client, len(events))
+        seen = (await client.get(f"/followups/{learner}/{programme}")).json()
+        early = await client.post(f"/followups/{seen['followup_id']}/outcome", json=body)
+    assert seen["status"] == "scheduled"
+    assert early.status_code == 409 and early.json()["code"] == "not_due"
+    in_july = create_app(settings, clock=lambda: date(2021, 7, 1))
+    async with running(in_july) as client:
+        late = (await client.get("/followups", params={"learner_id": str(learner)})).json()["items"]
+        recorded = await client.post(f"/followups/{seen['followup_id']}/outcome",
+                                     json={**body, "observed_on": "2021-04-02"})
+    assert [item["status"] for item in late] == ["overdue"]
+    assert recorded.status_code == 201 and recorded.json()["late"] is True

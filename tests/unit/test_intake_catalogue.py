@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from services.intake import domain, geography
 from services.intake.schemas import ApplicationFilter, CentreIn, DecisionIn, ProgrammeIn, SessionIn
 from shared.contracts.calendar import add_months
+from shared.plumbing.http import status_of
 
 CENTRE = {"name": "Centre de Lille", "siret": "73282932000074",
           "address": {"street": "12 rue de Paris", "postcode": "59000", "city": "Lille"},
@@ -127,7 +128,7 @@ def test_a_registered_centre_names_and_places_its_programmes():
     assert domain.programme_place(LILLE, None, "11", "93").departement == "93"
     with pytest.raises(domain.CentreNameMismatch) as caught:
         domain.programme_place(LILLE, "Centre de Lyon", None, None)
-    assert caught.value.field == "centre_name" and caught.value.status == 422
+    assert caught.value.field == "centre_name" and status_of(caught.value) == 422
     with pytest.raises(domain.DepartementNotInRegion):
         domain.programme_place(LILLE, None, None, "69")
 

@@ -2,7 +2,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.progress import domain
 from services.progress.domain import Enrolment, InvalidTransition, OutOfOrder, apply_fact, on_decision
+from shared.contracts.vocabulary import ENROLMENT_STATES, FACT_TYPES
 
 
 def d(day: int, month: int = 3) -> datetime:
@@ -66,3 +68,16 @@ def test_decisions():
         apply_fact(Enrolment("no_show"), "started", d(2))
     with pytest.raises(InvalidTransition):
         apply_fact(Enrolment("withdrawn"), "started", d(2))
+
+
+def test_the_transition_tables_speak_the_declared_states_and_facts():
+    for (before, fact), after in domain.TRANSITIONS.items():
+        assert {before, after} <= set(ENROLMENT_STATES) and fact in FACT_TYPES
+    for state, fact in domain.WHY_NOT:
+        assert state in {"*", *ENROLMENT_STATES} and fact in {"*", *FACT_TYPES}
+    assert domain.RECORDS <= set(FACT_TYPES) and domain.NEVER_STARTED <= set(ENROLMENT_STATES)
+    # Every pair the table refuses is refused with a sentence, never the unknown-fact fallback.
+    for state in ENROLMENT_STATES:
+        for fact in set(FACT_TYPES) - domain.RECORDS:
+            if (state, fact) not in domain.TRANSITIONS:
+                assert not domain.why_not(state, fact).startswith("unknown"), (state, fact)
