@@ -9,6 +9,7 @@ import asyncpg
 
 from services.intake import domain, store
 from services.intake import store_catalogue as catalogue
+from services.intake.admission import Admissions
 from services.intake.schemas import (
     ApplicationIn,
     CentreIn,
@@ -32,7 +33,6 @@ from shared.plumbing.outbox import add_events
 from shared.refusals import Invalid, Missing
 
 PRODUCER = "intake"
-WAITLIST_ACTOR = "waitlist"
 
 
 class NotFound(domain.DomainError, Missing):
@@ -62,11 +62,6 @@ class SessionTaken(domain.DomainError):
 class SiretTaken(domain.DomainError):
     code = "siret_taken"
     field = "siret"
-
-
-class DecisionBeforeSubmission(domain.DomainError, Invalid):
-    code = "decided_before_submission"
-    field = "decided_at"
 
 
 def _now() -> datetime:
@@ -358,16 +353,17 @@ async def decide_applications(
     outcomes: list[dict | domain.DomainError] = []
     for item in items:
         try:
-            outcomes.append(batch.decide(item, actor))
+            outcomes.append(batch.decide(item.application_id, item.decision, item.reason, item.decided_at, actor))
         except domain.DomainError as exc:
             outcomes.append(exc)
     await store.update_statuses(conn, list(batch.changed.values()))
     await store.record_transitions(conn, batch.transitions)
-    await add_events(conn, batch.events)
+    recorded_at = _now()
+    await add_events(conn, [_decided(application, recorded_at, band) for application, band in batch.decided])
     return outcomes
 
 
-async def _load_decisions(conn, items: list[DecisionItemIn]) -> _Decisions:
+async def _load_decisions(conn, items: list[DecisionItemIn]) -> Admissions:
     application_ids = sorted({item.application_id for item in items})
     # The sessions first, then the applications: every decision takes the locks in this order, so
     # that two admissions cannot both take a session's last place, nor two batches deadlock.
@@ -380,98 +376,10 @@ async def _load_decisions(conn, items: list[DecisionItemIn]) -> _Decisions:
     admitted = await store.admitted_counts(conn, list(sessions))
     freeing = sorted({applications[item.application_id]["session_id"] for item in items
                       if item.decision in _MAY_FREE_A_PLACE and item.application_id in applications})
-    batch = _Decisions(sessions, {s: admitted.get(s, 0) for s in sessions}, applications, _now())
+    batch = Admissions(sessions, {s: admitted.get(s, 0) for s in sessions}, applications)
     batch.add_waitlists(freeing, await store.waitlisted(conn, freeing))
     batch.birth_years = await store.birth_years(conn, sorted({a["learner_id"] for a in batch.applications.values()}))
     return batch
-
-
-class _Decisions:
-    """The sessions and applications a batch of decisions touches, as the decisions before each one
-    left them, and what the batch has to write.
-
-    An application is never changed in place: a new dict replaces it, so that each outcome keeps
-    the application as its decision left it.
-    """
-
-    def __init__(self, sessions: dict, admitted: dict, applications: dict, recorded_at: datetime) -> None:
-        self.sessions = sessions
-        self.admitted = admitted
-        self.applications = applications
-        self.recorded_at = recorded_at
-        # session_id -> the ids of its waitlisted applications; only for the sessions where a
-        # place may be freed.
-        self.waiting: dict[uuid.UUID, set[uuid.UUID]] = {}
-        self.changed: dict[uuid.UUID, dict] = {}
-        self.transitions: list[tuple] = []
-        self.events: list = []
-        self.birth_years: dict[uuid.UUID, int] = {}
-
-    def add_waitlists(self, session_ids: list, waitlisted: list[dict]) -> None:
-        self.waiting |= {session_id: set() for session_id in session_ids}
-        for application in waitlisted:
-            # One of the batch is already here, locked: the same row.
-            self.applications.setdefault(application["application_id"], application)
-            self.waiting[application["session_id"]].add(application["application_id"])
-
-    def decide(self, item: DecisionItemIn, actor: str) -> dict:
-        application = self.applications.get(item.application_id)
-        if application is None:
-            raise NotFound(f"application {item.application_id} does not exist")
-        if item.decided_at < application["submitted_at"]:
-            raise DecisionBeforeSubmission("decided_at is before the application was submitted")
-        session_id = application["session_id"]
-        outcome = domain.decide(application["status"], item.decision, item.reason, self.admitted[session_id],
-                                self.sessions[session_id]["capacity"], application.get("started_at"))
-        if outcome.status is None:
-            return {"application": application, "changed": False, "promoted": None}
-        application = self._set_status(application, outcome.status, item.reason, item.decided_at, actor)
-        promoted = self._promote_first_waitlisted(session_id, item.decided_at) if outcome.frees_place else None
-        return {"application": application, "changed": True, "promoted": promoted}
-
-    def _promote_first_waitlisted(self, session_id: uuid.UUID, freed_at: datetime) -> uuid.UUID | None:
-        waiting = self.waiting[session_id]
-        if not waiting:
-            return None
-        head = min((self.applications[key] for key in waiting), key=_waitlist_position)
-        at = domain.promotion(freed_at, head["decided_at"], self.admitted[session_id],
-                              self.sessions[session_id]["capacity"])
-        if at is None:
-            return None
-        self._set_status(head, "admitted", None, at, WAITLIST_ACTOR)
-        return head["application_id"]
-
-    def _set_status(self, application: dict, status: str, reason, decided_at: datetime, actor: str) -> dict:
-        after = application | {"status": status, "reason": reason, "decided_at": decided_at}
-        key, session_id = after["application_id"], after["session_id"]
-        self.applications[key] = self.changed[key] = after
-        if application["status"] == "admitted":
-            self.admitted[session_id] -= 1
-        if status == "admitted":
-            self.admitted[session_id] += 1
-        if session_id in self.waiting:
-            if status == "waitlisted":
-                self.waiting[session_id].add(key)
-            else:
-                self.waiting[session_id].discard(key)
-        self.transitions.append((key, status, reason, decided_at, actor))
-        if status in domain.PUBLISHED:  # screening stays inside intake
-            self.events.append(_decided(after, self.recorded_at, self._age_band_at_entry(after)))
-        return after
-
-    def _age_band_at_entry(self, application: dict) -> str | None:
-        """An admission carries the age band at the session's start, which the indicators count."""
-        birth_year = self.birth_years.get(application["learner_id"])
-        if application["status"] != "admitted" or birth_year is None:
-            return None
-        return domain.age_band(birth_year, self.sessions[application["session_id"]]["start_date"].year)
-
-
-def _waitlist_position(application: dict) -> tuple:
-    """A session's waitlist order: the earliest waitlisted first (decided_at is the waitlisting time
-    while the status is waitlisted), ties in the order the applications were recorded, then by id
-    (UUIDs compare in Python as in PostgreSQL)."""
-    return application["decided_at"], application["recorded_at"], application["application_id"]
 
 
 def _decided(application: dict, recorded_at: datetime, age_band_at_entry: str | None = None):
