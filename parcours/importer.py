@@ -64,7 +64,7 @@ def format_report(report: dict, name: str) -> list[str]:
         if r["result"] == "duplicate":
             lines.append(f"line {r['line']}: duplicate (event_id {r['event_id']} was already applied)")
         elif r["result"] == "refused":
-            errors = "; ".join(f"{e['field'] or 'line'}: {e['message']}" for e in r.get("errors", ()))
+            errors = "; ".join(f"{e['field'] or 'line'}: {e['message']}" for e in r.get("errors") or ())
             lines.append(f"line {r['line']}: refused ({r['code']}) {errors or r['error']}")
     verb = "would be applied" if report["dry_run"] else "applied"
     count = f"{report['lines']} line" + ("" if report["lines"] == 1 else "s")

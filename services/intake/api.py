@@ -16,9 +16,10 @@ from services.intake.responses import (
     BatchOut,
     CentreOut,
     CentrePage,
+    ContactOut,
     DecisionOut,
+    ErasureOut,
     ModeOut,
-    ProblemOut,
     ProgrammeOut,
     ProgrammePage,
     SessionOut,
@@ -39,7 +40,7 @@ from services.intake.schemas import (
 from shared.plumbing import auth
 from shared.plumbing.batch import apply_allowed, run_batch_at_once, summarise
 from shared.plumbing.http import problem
-from shared.plumbing.schemas import NO_CONTROL, BatchIn
+from shared.plumbing.schemas import NO_CONTROL, BatchIn, problems
 
 ANY = ("centre", "followup", "manager")
 # Who may call what (admin may call everything). A route missing here is refused.
@@ -66,11 +67,6 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
-def _problems(*statuses: int) -> dict:
-    return {status: {"model": ProblemOut, "description": "Refused: a stable code and a sentence"}
-            for status in statuses}
-
-
 def _pool(request: Request):
     return request.app.state.runtime.pool
 
@@ -91,7 +87,7 @@ async def _own_application(conn, request: Request, application_id) -> None:
 
 
 @router.post(
-    "/centres", status_code=201, response_model=CentreOut, tags=["catalogue"], responses=_problems(409),
+    "/centres", status_code=201, response_model=CentreOut, tags=["catalogue"], responses=problems(409),
     summary="Register a training centre",
     description="Answers 201 for a new centre, 200 with the existing one for a known centre_id or, without "
     "a centre_id, a known SIRET; 409 when the SIRET is registered under another centre_id.",
@@ -115,7 +111,7 @@ async def list_centres(
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-@router.get("/centres/{centre_id}", response_model=CentreOut, tags=["catalogue"], responses=_problems(404),
+@router.get("/centres/{centre_id}", response_model=CentreOut, tags=["catalogue"], responses=problems(404),
             summary="One centre")
 async def get_centre(centre_id: UUID, request: Request):
     async with _pool(request).acquire() as conn:
@@ -126,7 +122,7 @@ async def get_centre(centre_id: UUID, request: Request):
 
 
 @router.post(
-    "/programmes", status_code=201, response_model=ProgrammeOut, tags=["catalogue"], responses=_problems(422),
+    "/programmes", status_code=201, response_model=ProgrammeOut, tags=["catalogue"], responses=problems(422),
     summary="Register a labelled programme and its first session",
     description="start_date and capacity describe the programme's first session, created with it "
     "(its id is first_session_id). For a registered centre, centre_name may be omitted and region and "
@@ -148,7 +144,7 @@ async def list_programmes(request: Request, centre_id: UUID | None = None, limit
 
 
 @router.get("/programmes/{programme_id}", response_model=ProgrammeOut, tags=["catalogue"],
-            responses=_problems(404), summary="One programme, with its sessions")
+            responses=problems(404), summary="One programme, with its sessions")
 async def get_programme(programme_id: UUID, request: Request):
     async with _pool(request).acquire() as conn:
         programme = await catalogue.get_programme(conn, programme_id)
@@ -160,7 +156,7 @@ async def get_programme(programme_id: UUID, request: Request):
 
 @router.post(
     "/programmes/{programme_id}/sessions", status_code=201, response_model=SessionOut, tags=["catalogue"],
-    responses=_problems(404, 409), summary="Schedule another session (cohort) of a programme",
+    responses=problems(404, 409), summary="Schedule another session (cohort) of a programme",
     description="Answers 200 with the existing session for a known session_id.",
 )
 async def create_session(programme_id: UUID, body: SessionIn, request: Request, response: Response):
@@ -172,7 +168,7 @@ async def create_session(programme_id: UUID, body: SessionIn, request: Request, 
 
 @router.post(
     "/programmes/{programme_id}/modes", status_code=201, response_model=list[ModeOut], tags=["catalogue"],
-    responses=_problems(404, 409), summary="Record a change of delivery mode from a given day",
+    responses=problems(404, 409), summary="Record a change of delivery mode from a given day",
     description="The programme's delivery mode is dated history: from `effective_on` it is `mode`. The same "
     "change again answers 200; another mode on the same day answers 409. Answers the whole history.",
 )
@@ -192,7 +188,7 @@ async def list_sessions(request: Request, programme_id: UUID | None = None, cent
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-@router.get("/sessions/{session_id}", response_model=SessionOut, tags=["catalogue"], responses=_problems(404),
+@router.get("/sessions/{session_id}", response_model=SessionOut, tags=["catalogue"], responses=problems(404),
             summary="One session")
 async def get_session(session_id: UUID, request: Request):
     async with _pool(request).acquire() as conn:
@@ -207,7 +203,7 @@ async def get_session(session_id: UUID, request: Request):
 
 @router.post(
     "/applications", status_code=201, response_model=ApplicationOut, tags=["applications"],
-    responses=_problems(422), summary="Submit an application",
+    responses=problems(422), summary="Submit an application",
     description="Without session_id the application is for the programme's first session. Answers 201 "
     "for a new application, 200 with the existing one when the same person (same e-mail) already applied "
     "to this session.",
@@ -283,7 +279,7 @@ async def list_applications(request: Request, filters: Annotated[ApplicationFilt
 
 
 @router.get("/applications/{application_id}", response_model=ApplicationOut, tags=["applications"],
-            responses=_problems(404), summary="One application (no personal data)")
+            responses=problems(404), summary="One application (no personal data)")
 async def get_application(application_id: UUID, request: Request):
     async with _pool(request).acquire() as conn:
         await _own_application(conn, request, application_id)
@@ -294,7 +290,7 @@ async def get_application(application_id: UUID, request: Request):
 
 
 @router.get("/applications/{application_id}/transitions", response_model=list[TransitionOut],
-            tags=["applications"], responses=_problems(404),
+            tags=["applications"], responses=problems(404),
             summary="Every status an application went through, with who and when")
 async def get_transitions(application_id: UUID, request: Request):
     async with _pool(request).acquire() as conn:
@@ -307,7 +303,7 @@ async def get_transitions(application_id: UUID, request: Request):
 
 @router.post(
     "/applications/{application_id}/decision", response_model=DecisionOut, tags=["applications"],
-    responses=_problems(404, 409, 422),
+    responses=problems(404, 409, 422),
     summary="Screen, admit, waitlist, reject (with a reason code), record a withdrawal or a no-show",
     description="submitted → screened → admitted | waitlisted | rejected | withdrawn; waitlisted → admitted | "
     "rejected | withdrawn; admitted → withdrawn | no_show. Admitting past the session's capacity is "
@@ -366,7 +362,7 @@ def _decision_result(outcome):
             "promoted_application_id": outcome["promoted"]}
 
 
-@router.get("/learners/{learner_id}/contact", tags=["learners"], responses=_problems(404),
+@router.get("/learners/{learner_id}/contact", response_model=ContactOut, tags=["learners"], responses=problems(404),
             summary="A learner's contact details, for the follow-up staff at the moment they call")
 async def get_contact(learner_id: UUID, request: Request):
     async with _pool(request).acquire() as conn:
@@ -376,7 +372,7 @@ async def get_contact(learner_id: UUID, request: Request):
     return contact
 
 
-@router.delete("/learners/{learner_id}", tags=["learners"], responses=_problems(404),
+@router.delete("/learners/{learner_id}", response_model=ErasureOut, tags=["learners"], responses=problems(404),
                summary="Erase a learner's personal data (GDPR), everywhere",
                description="Names, e-mail, phone and birth year are removed here, and `learner.erased` tells the "
                "other services to remove any free text about the learner. The anonymous facts stay, so the key "

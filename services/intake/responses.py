@@ -137,15 +137,6 @@ class ApplicationPage(BaseModel):
     offset: int
 
 
-class ProblemOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "detail": "the session is full (24 admitted of 24 places)", "code": "capacity_reached"}]})
-
-    detail: str
-    code: str
-    field: str | None = Field(None, description="The input at fault, when there is one")
-
-
 class ItemResult(BaseModel):
     index: int
     result: Literal["created", "applied", "duplicate", "unchanged", "refused"]
@@ -162,3 +153,18 @@ class BatchOut(BaseModel):
     results: list[ItemResult]
     accepted: int
     refused: int
+
+
+class ContactOut(BaseModel):
+    """The only personal data intake answers, to follow-up staff at the moment they call."""
+
+    learner_id: UUID
+    first_name: str
+    last_name: str
+    email: str
+    phone: str | None = None
+
+
+class ErasureOut(BaseModel):
+    learner_id: UUID
+    result: Literal["erased", "already_erased"]

@@ -10,11 +10,20 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from services.outcomes import service, store
 from services.outcomes.domain import DomainError
+from services.outcomes.responses import (
+    FollowupDetailOut,
+    FollowupOut,
+    FollowupPage,
+    KeyFiguresOut,
+    OutcomeBatchOut,
+    OutcomeResult,
+    StatsOut,
+)
 from services.outcomes.schemas import AssignIn, AttemptIn, CloseIn, OutcomeIn, OutcomeItemIn
 from shared.contracts.vocabulary import FollowupStatus
 from shared.plumbing import auth
 from shared.plumbing.batch import run_batch, summarise
-from shared.plumbing.schemas import BatchIn
+from shared.plumbing.schemas import BatchIn, problems
 
 FOLLOWUP = ("followup",)
 POLICY: auth.Policy = {
@@ -49,7 +58,8 @@ async def _in_transaction(request: Request, action, *args):
         return await action(conn, *args, today=_today(request))
 
 
-@router.get("/followups", tags=["follow-up"], summary="The follow-up worklist, most urgent first",
+@router.get("/followups", response_model=FollowupPage, tags=["follow-up"],
+            summary="The follow-up worklist, most urgent first",
             description="Overdue first (oldest window first), then due or attempted, then scheduled. "
             "Repeat `status` to combine states, e.g. ?status=due&status=overdue.")
 async def list_followups(
@@ -62,7 +72,7 @@ async def list_followups(
     enrolment_id: UUID | None = Query(None, description="The enrolment (for an admission, the application's id)"),
     limit: int = Query(50, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=10_000_000),
-) -> dict:
+) -> FollowupPage:
     async with _pool(request).acquire() as conn:
         items, total = await store.list_followups(conn, _today(request), status, programme_id, centre_id, staff,
                                                   limit, offset, learner_id, enrolment_id)
@@ -83,19 +93,21 @@ async def _detail(conn, followup_id, today):
     return followup
 
 
-@router.get("/followups/{followup_id}", tags=["follow-up"],
+@router.get("/followups/{followup_id}", response_model=FollowupDetailOut, responses=problems(404), tags=["follow-up"],
             summary="One follow-up with its contact attempts and outcome history")
 async def get_followup(followup_id: UUID, request: Request):
     return await _in_transaction(request, _detail, followup_id)
 
 
-@router.post("/followups/{followup_id}/attempts", status_code=201, tags=["follow-up"],
+@router.post("/followups/{followup_id}/attempts", status_code=201, response_model=FollowupOut,
+             responses=problems(404, 409), tags=["follow-up"],
              summary="Log a contact attempt (a refusal closes the follow-up)")
 async def log_attempt(followup_id: UUID, body: AttemptIn, request: Request):
     return await _in_transaction(request, service.log_attempt, followup_id, body)
 
 
-@router.post("/followups/{followup_id}/outcome", status_code=201, tags=["follow-up"],
+@router.post("/followups/{followup_id}/outcome", status_code=201, response_model=OutcomeResult,
+             responses=problems(404, 409, 422), tags=["follow-up"],
              summary="Record the situation found at six months",
              description="Refused (409 not_due) before the window opens; accepted and flagged late after it closed. "
              "Tick every situation true at the date in `situations`: the first by priority counts.")
@@ -103,19 +115,22 @@ async def record_outcome(followup_id: UUID, body: OutcomeIn, request: Request):
     return await _in_transaction(request, service.record_outcome, followup_id, body)
 
 
-@router.put("/followups/{followup_id}/outcome", tags=["follow-up"],
+@router.put("/followups/{followup_id}/outcome", response_model=OutcomeResult, responses=problems(404, 409, 422),
+            tags=["follow-up"],
             summary="Correct the recorded outcome (the history is kept; the figures use the latest)")
 async def correct_outcome(followup_id: UUID, body: OutcomeIn, request: Request):
     return await _in_transaction(request, service.correct_outcome, followup_id, body)
 
 
-@router.post("/followups/{followup_id}/close", tags=["follow-up"],
+@router.post("/followups/{followup_id}/close", response_model=FollowupOut, responses=problems(404, 409, 422),
+             tags=["follow-up"],
              summary="Close a follow-up as unreachable, refused, or exempt (with a reason)")
 async def close_followup(followup_id: UUID, body: CloseIn, request: Request):
     return await _in_transaction(request, service.close_followup, followup_id, body)
 
 
-@router.post("/followups/{followup_id}/assign", tags=["follow-up"],
+@router.post("/followups/{followup_id}/assign", response_model=FollowupOut, responses=problems(404),
+             tags=["follow-up"],
              summary="Assign a follow-up to a staff member (null to unassign)")
 async def assign_followup(followup_id: UUID, body: AssignIn, request: Request):
     return await _in_transaction(request, service.assign_followup, followup_id, body.staff)
@@ -127,43 +142,50 @@ BY_LEARNER = "/followups/{learner_id}/{programme_id}"
 BY_LEARNER_HELP = "As the route by follow-up id, for a learner with one follow-up in the programme."
 
 
-@router.get(BY_LEARNER, tags=["follow-up"], summary="One follow-up, by learner and programme",
+@router.get(BY_LEARNER, response_model=FollowupDetailOut, responses=problems(404, 409), tags=["follow-up"],
+            summary="One follow-up, by learner and programme",
             description=BY_LEARNER_HELP)
 async def get_followup_of(learner_id: UUID, programme_id: UUID, request: Request):
     return await _by_learner(request, learner_id, programme_id, _detail)
 
 
-@router.post(BY_LEARNER + "/attempts", status_code=201, tags=["follow-up"], summary="Log a contact attempt, by "
+@router.post(BY_LEARNER + "/attempts", status_code=201, response_model=FollowupOut, responses=problems(404, 409),
+             tags=["follow-up"], summary="Log a contact attempt, by "
              "learner and programme", description=BY_LEARNER_HELP)
 async def log_attempt_of(learner_id: UUID, programme_id: UUID, body: AttemptIn, request: Request):
     return await _by_learner(request, learner_id, programme_id, service.log_attempt, body)
 
 
-@router.post(BY_LEARNER + "/outcome", status_code=201, tags=["follow-up"], summary="Record the situation, by "
+@router.post(BY_LEARNER + "/outcome", status_code=201, response_model=OutcomeResult,
+             responses=problems(404, 409, 422), tags=["follow-up"], summary="Record the situation, by "
              "learner and programme", description=BY_LEARNER_HELP)
 async def record_outcome_of(learner_id: UUID, programme_id: UUID, body: OutcomeIn, request: Request):
     return await _by_learner(request, learner_id, programme_id, service.record_outcome, body)
 
 
-@router.put(BY_LEARNER + "/outcome", tags=["follow-up"], summary="Correct the recorded outcome, by learner and "
+@router.put(BY_LEARNER + "/outcome", response_model=OutcomeResult, responses=problems(404, 409, 422),
+            tags=["follow-up"], summary="Correct the recorded outcome, by learner and "
             "programme", description=BY_LEARNER_HELP)
 async def correct_outcome_of(learner_id: UUID, programme_id: UUID, body: OutcomeIn, request: Request):
     return await _by_learner(request, learner_id, programme_id, service.correct_outcome, body)
 
 
-@router.post(BY_LEARNER + "/close", tags=["follow-up"], summary="Close a follow-up, by learner and programme",
+@router.post(BY_LEARNER + "/close", response_model=FollowupOut, responses=problems(404, 409, 422),
+             tags=["follow-up"], summary="Close a follow-up, by learner and programme",
              description=BY_LEARNER_HELP)
 async def close_followup_of(learner_id: UUID, programme_id: UUID, body: CloseIn, request: Request):
     return await _by_learner(request, learner_id, programme_id, service.close_followup, body)
 
 
-@router.post(BY_LEARNER + "/assign", tags=["follow-up"], summary="Assign a follow-up, by learner and programme",
+@router.post(BY_LEARNER + "/assign", response_model=FollowupOut, responses=problems(404, 409),
+             tags=["follow-up"], summary="Assign a follow-up, by learner and programme",
              description=BY_LEARNER_HELP)
 async def assign_followup_of(learner_id: UUID, programme_id: UUID, body: AssignIn, request: Request):
     return await _by_learner(request, learner_id, programme_id, service.assign_followup, body.staff)
 
 
-@router.post("/outcomes/batch", tags=["follow-up"], summary="Record up to 1,000 outcomes",
+@router.post("/outcomes/batch", response_model=OutcomeBatchOut, response_model_exclude_none=True, tags=["follow-up"],
+             summary="Record up to 1,000 outcomes",
              description="Each item names its follow-up by `followup_id`, by `enrolment_id` (for an admission, the "
              "application's id), or by `learner_id` and `programme_id`.")
 async def record_outcomes(body: BatchIn, request: Request) -> dict:
@@ -176,7 +198,8 @@ async def record_outcomes(body: BatchIn, request: Request) -> dict:
     return summarise(await run_batch(_pool(request), body.items, OutcomeItemIn, apply, (DomainError,)))
 
 
-@router.get("/key-figures", tags=["key figures"], summary="The network's key figures for one year",
+@router.get("/key-figures", response_model=KeyFiguresOut, response_model_exclude_unset=True, tags=["key figures"],
+            summary="The network's key figures for one year",
             description="Counts, and rates with their numerator and denominator (definitions v1); "
             "optionally broken down by region, programme, centre or job family, for the exit or the entry "
             "cohort, with cells under `suppress` withheld for publication.")
@@ -190,7 +213,8 @@ async def key_figures(
     return await service.key_figures(_pool(request), year, by, cohort, suppress)
 
 
-@router.get("/stats", tags=["key figures"], summary="Events applied by type, and follow-ups opened")
+@router.get("/stats", response_model=StatsOut, tags=["key figures"],
+            summary="Events applied by type, and follow-ups opened")
 async def stats(request: Request) -> dict:
     async with _pool(request).acquire() as conn:
         return await store.stats(conn)

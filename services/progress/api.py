@@ -9,12 +9,13 @@ from fastapi.responses import JSONResponse
 
 from services.progress import access, service, store
 from services.progress.domain import DomainError
-from services.progress.schemas import CorrectionIn, FactIn, FactResult
+from services.progress.responses import CorrectionResult, EnrolmentOut, EnrolmentSummary, FactBatchOut, FactResult
+from services.progress.schemas import CorrectionIn, FactIn
 from services.progress.unit import PgUnit
 from shared.plumbing import auth
 from shared.plumbing.batch import run_batch_at_once, summarise
 from shared.plumbing.http import problem
-from shared.plumbing.schemas import BatchIn
+from shared.plumbing.schemas import BatchIn, problems
 
 router = APIRouter(dependencies=[Depends(auth.guard(access.POLICY))])
 IDEMPOTENCY_HELP = ("Repeating a request with the same key returns the first result; the same key with another "
@@ -26,7 +27,7 @@ def _pool(request: Request):
 
 
 @router.post(
-    "/facts", status_code=201, response_model=FactResult, tags=["progress"],
+    "/facts", status_code=201, response_model=FactResult, responses=problems(404, 409, 422), tags=["progress"],
     summary="Post one training fact",
     description="started, attendance (hours), milestone, interrupted, resumed, exited (exit_reason, and "
     "dropout_cause for a drop-out). A repeated event_id answers 200 with the first result; the same "
@@ -48,7 +49,8 @@ async def post_fact(body: FactIn, request: Request,
 
 
 @router.post(
-    "/facts/{event_id}/corrections", tags=["progress"], summary="Void or amend a fact you posted",
+    "/facts/{event_id}/corrections", status_code=201, response_model=CorrectionResult,
+    responses=problems(404, 409, 422), tags=["progress"], summary="Void or amend a fact you posted",
     description="The enrolment is recomputed from the corrected history, and `training.corrected` carries the "
     "result to the key figures. Refused (409) when the corrected history would not hold, e.g. voiding the start "
     "of a training that has attendance.",
@@ -59,24 +61,29 @@ async def correct_fact(event_id: UUID, body: CorrectionIn, request: Request,
     async with _pool(request).acquire() as conn, conn.transaction():
         await access.own_fact(conn, auth.principal_of(request), event_id)
         result = await service.correct_fact(conn, event_id, body, correction_id)
-    return JSONResponse(result, status_code=200 if result["result"] == "duplicate" else 201)
+    if result["result"] == "duplicate":
+        return JSONResponse(CorrectionResult(**result).model_dump(mode="json"), status_code=200)
+    return result
 
 
-@router.post("/facts/batch", tags=["progress"], summary="Post up to 1,000 facts, each with its own result")
+@router.post("/facts/batch", response_model=FactBatchOut, response_model_exclude_none=True, tags=["progress"],
+             summary="Post up to 1,000 facts, each with its own result")
 async def post_facts(body: BatchIn, request: Request) -> dict:
     post = access.post_facts_as(auth.principal_of(request))
     return summarise(await run_batch_at_once(_pool(request), body.items, FactIn, post,
                                              (DomainError, *access.REFUSALS)))
 
 
-@router.get("/enrolments/summary", tags=["progress"], summary="Number of enrolments in each state")
+@router.get("/enrolments/summary", response_model=EnrolmentSummary, tags=["progress"],
+            summary="Number of enrolments in each state")
 async def enrolments_summary(request: Request) -> dict:
     async with _pool(request).acquire() as conn:
         states = await store.summary(conn)
     return {"states": states, "total": sum(states.values())}
 
 
-@router.get("/enrolments/{learner_id}/{programme_id}", tags=["progress"], summary="One enrolment")
+@router.get("/enrolments/{learner_id}/{programme_id}", response_model=EnrolmentOut, responses=problems(404),
+            tags=["progress"], summary="A learner's latest enrolment in a programme, with its facts and her others")
 async def get_enrolment(learner_id: UUID, programme_id: UUID, request: Request):
     async with _pool(request).acquire() as conn:
         await access.own_programme(conn, auth.principal_of(request), programme_id)

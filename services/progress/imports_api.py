@@ -15,10 +15,12 @@ from fastapi.responses import JSONResponse, Response
 
 from services.progress import access, csv_import, xapi
 from services.progress.domain import DomainError
+from services.progress.responses import CsvReport, StatementsOut
 from services.progress.schemas import FactIn
 from shared.plumbing import auth
 from shared.plumbing.batch import run_batch_at_once, summarise
 from shared.plumbing.http import problem
+from shared.plumbing.schemas import problems
 
 router = APIRouter(dependencies=[Depends(auth.guard(access.POLICY))])
 
@@ -78,7 +80,9 @@ async def _csv_upload(request: Request) -> bytes | JSONResponse:
 
 
 @router.post(
-    "/facts/csv", tags=["progress"], openapi_extra=CSV_BODY,
+    "/facts/csv", response_model=CsvReport, response_model_exclude_none=True, responses=problems(413, 415, 422),
+    tags=["progress"],
+    openapi_extra=CSV_BODY,
     summary="Post a spreadsheet of training facts (CSV), each line with its own result",
     description="Columns event_id (optional), learner_id, programme_id, type, occurred_at, hours, milestone, "
     "reason, exit_reason, dropout_cause; separated by , or ; (UTF-8, BOM and CRLF accepted); an empty cell is "
@@ -114,14 +118,17 @@ async def post_facts_csv(request: Request, dry_run: bool = Query(False, descript
     return {"dry_run": dry_run, "lines": len(report), **counts, "results": report}
 
 
-@router.get("/facts/csv/template", tags=["progress"], summary="The CSV template: header and three example lines")
+@router.get("/facts/csv/template", response_class=Response, tags=["progress"],
+            responses={200: {"content": {"text/csv": {}}, "description": "The header and three example lines"}},
+            summary="The CSV template: header and three example lines")
 async def csv_template() -> Response:
     return Response(csv_import.TEMPLATE, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="progress-template.csv"'})
 
 
 @router.post(
-    "/xapi/statements", tags=["progress"],
+    "/xapi/statements", response_model=StatementsOut, response_model_exclude_none=True,
+    responses=problems(413, 422), tags=["progress"],
     summary="Post xAPI statements (one, or a list of up to 1,000), each with its own result",
     description="The learner is actor.account.name (their Parcours id; e-mail addresses are refused), the "
     f"programme context.extensions[{xapi.PROGRAMME_ID}], the moment timestamp (with an offset), and the "

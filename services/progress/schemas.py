@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
+from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from shared.contracts.vocabulary import DropoutCause, ExitReason, FactType
 from shared.plumbing.schemas import NO_CONTROL, Request, check_moment
@@ -65,14 +65,6 @@ class FactIn(Request):
                 raise ValueError("transfer_to_programme_id must be another programme (a new session of the same "
                                  "programme is a new admission)")
         return self
-
-
-class FactResult(BaseModel):
-    event_id: UUID
-    result: Literal["applied", "duplicate"]
-    enrolment_id: UUID | None = None
-    state: str
-    placed: Literal["in_order", "late"] | None = None
 
 
 class CorrectionIn(Request):

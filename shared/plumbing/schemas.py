@@ -23,6 +23,23 @@ class BatchIn(Request):
     )
 
 
+class ProblemOut(BaseModel):
+    """How every service answers a refusal (shared.plumbing.http.problem)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "detail": "the session is full (24 admitted of 24 places)", "code": "capacity_reached"}]})
+
+    detail: str
+    code: str
+    field: str | None = Field(None, description="The input at fault, when there is one")
+
+
+def problems(*statuses: int) -> dict:
+    """The refusals a route may answer, for its documentation (`responses=`)."""
+    return {status: {"model": ProblemOut, "description": "Refused: a stable code and a sentence"}
+            for status in statuses}
+
+
 def check_moment(value: datetime) -> datetime:
     """A date in the world: not before 2000 (the network is younger) and not in the future."""
     value = value.astimezone(UTC)

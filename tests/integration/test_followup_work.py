@@ -137,3 +137,27 @@ async def test_breakdowns_sum_to_the_network_cohorts_differ_and_small_cells_are_
     assert small["rates"]["admission_rate"]["value"] == "<4"
     assert published["suppressed_under"] == 4
     assert bad.status_code == 422
+
+
+async def test_the_worklists_sql_status_is_the_domains_for_every_stored_state_and_day(pg_server):
+    # store.STATUS_SQL filters and sorts the worklist in PostgreSQL; domain.followup_status is the rule.
+    from datetime import date
+
+    import asyncpg
+
+    from services.outcomes import domain, store
+    from shared.contracts.vocabulary import FOLLOWUP_STATUSES
+
+    start, end = date(2021, 3, 2), date(2021, 6, 2)
+    days = [start - timedelta(days=1), start, start + timedelta(days=30), end, end + timedelta(days=1)]
+    stored = [s for s in FOLLOWUP_STATUSES if s not in ("due", "overdue")]  # never stored: they follow the date
+    conn = await asyncpg.connect(pg_server)
+    try:
+        for today in days:
+            rows = await conn.fetch(
+                f"SELECT f.status AS stored, {store.STATUS_SQL} AS seen FROM (SELECT s AS status, $3::date AS "
+                "window_start, $4::date AS window_end FROM unnest($2::text[]) AS s) AS f", today, stored, start, end)
+            assert {r["stored"]: r["seen"] for r in rows} == {
+                s: domain.followup_status(s, today, start, end) for s in stored}, today
+    finally:
+        await conn.close()

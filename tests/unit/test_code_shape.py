@@ -28,3 +28,27 @@ def test_no_service_dispatches_on_an_event_type_string():
     found = [f"{path.relative_to(ROOT)}:{n}" for path in CODE if "contracts" not in path.parts
              for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
     assert not found, found
+
+
+def _bare_operations(app) -> list[str]:
+    """The JSON operations of an app whose success answer has no declared model (read from its OpenAPI)."""
+    bare = []
+    for path, operations in app.openapi()["paths"].items():
+        if path.startswith("/health"):
+            continue
+        for method, operation in operations.items():
+            success = next((operation["responses"][c] for c in ("200", "201") if c in operation["responses"]), {})
+            schema = success.get("content", {}).get("application/json", {}).get("schema")
+            if schema is not None and "$ref" not in schema and "$ref" not in schema.get("items", {}):
+                bare.append(f"{method.upper()} {path}")
+    return bare
+
+
+def test_every_json_route_declares_its_response_model():
+    from services.intake.app import create_app as intake
+    from services.outcomes.app import create_app as outcomes
+    from services.progress.app import create_app as progress
+
+    bare = [f"{create.__module__}: {op}" for create in (intake, progress, outcomes)
+            for op in _bare_operations(create())]
+    assert not bare, bare

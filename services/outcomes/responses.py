@@ -1,0 +1,136 @@
+"""Outcomes's HTTP response bodies. None carries personal data: learners are pseudonymous ids, and
+contact details are read from intake when a page shows them, never stored or answered here."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from shared.contracts.vocabulary import (
+    ContactChannel,
+    ContactResult,
+    ExitReason,
+    FollowupStatus,
+    InformationSource,
+    Situation,
+)
+
+
+class _Followup(BaseModel):
+    followup_id: UUID
+    enrolment_id: UUID
+    learner_id: UUID
+    programme_id: UUID
+    exit_date: date = Field(description="The exit's civil date in Paris")
+    exit_reason: ExitReason
+    observation_date: date = Field(description="Six months after the exit (clamped to the month's end)")
+    window_start: date
+    window_end: date
+    status: FollowupStatus = Field(description="As of today: closed states are stored, the others follow the date")
+    assigned_to: str | None = None
+    closed_reason: str | None = None
+    centre_id: UUID | None = None
+    centre_name: str | None = None
+    programme_title: str | None = None
+
+
+class FollowupOut(_Followup):
+    attempts: int = Field(description="Contact attempts logged")
+
+
+class FollowupPage(BaseModel):
+    items: list[FollowupOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class AttemptOut(BaseModel):
+    channel: ContactChannel
+    attempted_on: date
+    result: ContactResult
+    note: str | None = None
+    staff: str | None = None
+    recorded_at: datetime
+
+
+class OutcomeVersionOut(BaseModel):
+    event_id: UUID
+    situation: Situation = Field(description="The situation that counts (the first ticked by priority)")
+    situations: list[Situation] | None = None
+    digital_job: bool
+    job_title: str | None = None
+    source: InformationSource
+    observed_on: date
+    late: bool
+    corrects_event_id: UUID | None = None
+    recorded_by: str | None = None
+    recorded_at: datetime
+
+
+class FollowupDetailOut(_Followup):
+    attempts: list[AttemptOut]
+    outcomes: list[OutcomeVersionOut] = Field(description="Every version, oldest first; the figures use the last")
+
+
+class OutcomeResult(BaseModel):
+    followup_id: UUID
+    learner_id: UUID
+    programme_id: UUID
+    event_id: UUID
+    result: Literal["created", "corrected"]
+    status: Literal["recorded"]
+    late: bool | None = Field(None, description="Recorded after the window closed")
+    corrects_event_id: UUID | None = None
+
+
+class OutcomeItemResult(BaseModel):
+    index: int
+    result: Literal["created", "refused"]
+    followup_id: UUID | None = None
+    learner_id: UUID | None = None
+    programme_id: UUID | None = None
+    event_id: UUID | None = None
+    status: str | None = None
+    late: bool | None = None
+    code: str | None = None
+    error: str | None = None
+    errors: list[dict] | None = None
+
+
+class OutcomeBatchOut(BaseModel):
+    results: list[OutcomeItemResult]
+    accepted: int
+    refused: int
+
+
+class BreakdownGroup(BaseModel):
+    key: str
+    label: str | None
+    counts: dict[str, Any]
+    rates: dict[str, Any]
+
+
+class Breakdown(BaseModel):
+    by: Literal["region", "programme", "centre", "job_family"]
+    groups: list[BreakdownGroup]
+
+
+class KeyFiguresOut(BaseModel):
+    year: int
+    definitions: str = Field(description="The version of the indicators' definitions")
+    cohort: Literal["exit", "entry"]
+    cohorts: dict[str, str] = Field(description="Who each kind of figure counts")
+    counts: dict[str, Any]
+    rates: dict[str, Any] = Field(description="Each with value, numerator and denominator (value null when the "
+                                              "denominator is 0)")
+    breakdown: Breakdown | None = None
+    suppressed_under: int | None = None
+
+
+class StatsOut(BaseModel):
+    events_applied: dict[str, int]
+    followups: int

@@ -1,0 +1,109 @@
+"""Progress's HTTP response bodies. Learners are pseudonymous ids; a fact's free text (milestones,
+interruption reasons) is the centre's own and is erased with the learner."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from shared.contracts.vocabulary import DropoutCause, EnrolmentState, ExitReason, FactType
+
+
+class FactResult(BaseModel):
+    event_id: UUID
+    result: Literal["applied", "duplicate"]
+    enrolment_id: UUID | None = None
+    state: str
+    placed: Literal["in_order", "late"] | None = Field(
+        None, description="late: dated before a fact already applied, placed at its date")
+
+
+class CorrectionResult(BaseModel):
+    correction_id: UUID
+    event_id: UUID
+    action: Literal["void", "amend"]
+    result: Literal["applied", "duplicate"]
+    state: EnrolmentState = Field(description="The enrolment's state after the corrected history")
+    enrolment_id: UUID
+
+
+class _ItemResult(BaseModel):
+    result: Literal["applied", "duplicate", "refused"]
+    event_id: UUID | None = None
+    enrolment_id: UUID | None = None
+    state: str | None = None
+    placed: Literal["in_order", "late"] | None = None
+    code: str | None = Field(None, description="Refused: a stable code")
+    error: str | None = Field(None, description="Refused: why, in words")
+    errors: list[dict[str, Any]] | None = Field(None, description="Invalid: each field at fault and why")
+
+
+class FactItemResult(_ItemResult):
+    index: int
+
+
+class FactBatchOut(BaseModel):
+    results: list[FactItemResult]
+    accepted: int
+    refused: int
+
+
+class StatementResult(FactItemResult):
+    statement_id: str | None = None
+
+
+class StatementsOut(BaseModel):
+    results: list[StatementResult]
+    accepted: int
+    refused: int
+
+
+class CsvLineResult(_ItemResult):
+    line: int = Field(description="The line's number in the file (the header is line 1)")
+
+
+class CsvReport(BaseModel):
+    dry_run: bool
+    lines: int
+    applied: int
+    duplicate: int
+    refused: int
+    results: list[CsvLineResult]
+
+
+class StoredFact(BaseModel):
+    event_id: UUID
+    type: FactType
+    occurred_at: datetime
+    recorded_at: datetime
+    data: dict[str, Any]
+    voided_at: datetime | None = None
+
+
+class EnrolmentBrief(BaseModel):
+    enrolment_id: UUID
+    learner_id: UUID
+    programme_id: UUID
+    application_id: UUID | None = None
+    session_id: UUID | None = None
+    transferred_from: UUID | None = None
+    state: EnrolmentState
+    admitted_at: datetime | None = None
+    started_at: datetime | None = None
+    exited_at: datetime | None = None
+    exit_reason: ExitReason | None = None
+    dropout_cause: DropoutCause | None = None
+    attendance_hours: float
+
+
+class EnrolmentOut(EnrolmentBrief):
+    facts: list[StoredFact] = Field(description="Every fact of the enrolment in date order, voided ones included")
+    other_enrolments: list[EnrolmentBrief] = Field(description="The learner's other enrolments in the programme")
+
+
+class EnrolmentSummary(BaseModel):
+    states: dict[str, int]
+    total: int
