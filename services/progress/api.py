@@ -60,7 +60,7 @@ async def correct_fact(event_id: UUID, body: CorrectionIn, request: Request,
     correction_id = service.idempotency_id(idempotency_key) if idempotency_key else None
     async with _pool(request).acquire() as conn, conn.transaction():
         await access.own_fact(conn, auth.principal_of(request), event_id)
-        result = await service.correct_fact(conn, event_id, body, correction_id)
+        result = await service.correct_fact(PgUnit(conn), event_id, body, correction_id)
     if result["result"] == "duplicate":
         return JSONResponse(CorrectionResult(**result).model_dump(mode="json"), status_code=200)
     return result

@@ -6,10 +6,9 @@ import hashlib
 import uuid
 from datetime import UTC, datetime
 
-import asyncpg
 from pydantic import ValidationError
 
-from services.progress import domain, store
+from services.progress import domain
 from services.progress.schemas import CorrectionIn, FactIn
 from services.progress.store import Identity
 from services.progress.unit import Unit
@@ -22,7 +21,6 @@ from shared.contracts import (
     TrainingResumedV2,
     TrainingStartedV2,
 )
-from shared.plumbing.outbox import add_events
 from shared.refusals import Invalid, Missing
 
 PRODUCER = "progress"
@@ -286,24 +284,40 @@ def _fact_keys(fact_type: str) -> tuple[str, ...]:
             "exited": ("reason", "dropout_cause")}.get(fact_type, ())
 
 
-async def correct_fact(conn: asyncpg.Connection, event_id: uuid.UUID, body: CorrectionIn,
+async def correct_fact(unit: Unit, event_id: uuid.UUID, body: CorrectionIn,
                        correction_id: uuid.UUID | None = None) -> dict:
     """Void or amend a posted fact; the enrolment is recomputed from the corrected history and a
     `training.corrected` event carries the result downstream."""
     correction_id = correction_id or uuid.uuid4()
     body_hash = hashlib.sha256(f"{event_id}:{body.model_dump_json()}".encode()).hexdigest()
-    seen = await store.get_correction(conn, correction_id)
+    seen = await unit.get_correction(correction_id)
     if seen is not None:
         if seen["body_hash"] != body_hash:
             raise IdempotencyConflict(f"correction {correction_id} was already used for another correction")
         return {**seen["result"], "result": "duplicate"}
-    row = await store.get_fact(conn, event_id, for_update=True)
+    row = await unit.get_fact(event_id)
     if row is None:
         raise UnknownFact(f"no fact {event_id}")
     if row["voided_at"] is not None:
         raise AlreadyVoided(f"fact {event_id} was already voided")
-    identity, _ = await store.lock_enrolment(conn, row["enrolment_id"])
-    history = await store.active_facts(conn, identity.enrolment_id)
+    identity, _ = await unit.get_one(row["enrolment_id"])
+    occurred_at, data, after = await _corrected(unit, identity.enrolment_id, row, body)
+    await unit.save_many([], {identity.enrolment_id: after})
+    await unit.correct(event_id, occurred_at, data)
+    await unit.add_events([_correction_event(correction_id, event_id, identity, row["fact_type"], body.action, after)])
+    result = {"correction_id": str(correction_id), "event_id": str(event_id), "action": body.action,
+              "result": "applied", "state": after.state, "enrolment_id": str(identity.enrolment_id)}
+    before = {"occurred_at": row["occurred_at"].isoformat(), "data": row["data"]}
+    after_row = None if data is None else {"occurred_at": occurred_at.isoformat(), "data": data}
+    await unit.add_correction(correction_id, event_id, body.action, body_hash, before, after_row, result)
+    return result
+
+
+async def _corrected(unit: Unit, enrolment_id: uuid.UUID, row: dict, body: CorrectionIn):
+    """The fact's new date and values (None, None for a void) and the enrolment its corrected history
+    leads to; raises the DomainError of the first fact that would no longer fit."""
+    history = await unit.active_facts(enrolment_id)
+    event_id = row["event_id"]
     if body.action == "void":
         occurred_at, data = None, None
         facts = [_as_fact(f["fact_type"], f["occurred_at"], f["data"]) for f in history if f["event_id"] != event_id]
@@ -316,27 +330,21 @@ async def correct_fact(conn: asyncpg.Connection, event_id: uuid.UUID, body: Corr
                  else _as_fact(f["fact_type"], f["occurred_at"], f["data"]) for f in history]
     after = _replay(facts, "after this correction the history would not hold") if facts \
         else domain.Enrolment("admitted")
-    await store.save_enrolments(conn, {identity.enrolment_id: after})
-    if body.action == "void":
-        await store.void_fact(conn, event_id)
-    else:
-        await store.amend_fact(conn, event_id, occurred_at, data)
+    return occurred_at, data, after
+
+
+def _correction_event(correction_id: uuid.UUID, event_id: uuid.UUID, identity: Identity, fact_type: str,
+                      action: str, after: domain.Enrolment):
     now = datetime.now(UTC)
-    await add_events(conn, [TrainingCorrectedV2.build(
+    return TrainingCorrectedV2.build(
         event_id=correction_id, occurred_at=now, recorded_at=now, producer=PRODUCER, learner_id=identity.learner_id,
         programme_id=identity.programme_id, correlation_id=identity.application_id, data={
-            "corrected_event_id": event_id, "action": body.action, "fact_type": row["fact_type"],
+            "corrected_event_id": event_id, "action": action, "fact_type": fact_type,
             "state": after.state, "started_at": after.started_at, "exited_at": after.exited_at,
             "exit_reason": after.exit_reason, "dropout_cause": after.dropout_cause,
             "enrolment_id": identity.enrolment_id, "application_id": identity.application_id,
             "session_id": identity.session_id},
-    )])
-    result = {"correction_id": str(correction_id), "event_id": str(event_id), "action": body.action,
-              "result": "applied", "state": after.state, "enrolment_id": str(identity.enrolment_id)}
-    before = {"occurred_at": row["occurred_at"].isoformat(), "data": row["data"]}
-    after_row = None if data is None else {"occurred_at": occurred_at.isoformat(), "data": data}
-    await store.insert_correction(conn, correction_id, event_id, body.action, body_hash, before, after_row, result)
-    return result
+    )
 
 
 def _replay(facts: list[domain.Fact], context: str) -> domain.Enrolment:

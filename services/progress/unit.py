@@ -46,6 +46,27 @@ class Unit(Protocol):
     async def add_events(self, events: list[Envelope]) -> None:
         """Events to publish once the unit commits (the outbox)."""
 
+    # Corrections: one fact and its enrolment at a time.
+    async def get_correction(self, correction_id: UUID) -> dict | None:
+        """A correction already made with this id: its body hash and result."""
+
+    async def get_fact(self, event_id: UUID) -> dict | None:
+        """A stored fact, locked: event_id, enrolment_id, learner_id, programme_id, fact_type, occurred_at,
+        data, body_hash, voided_at."""
+
+    async def get_one(self, enrolment_id: UUID) -> tuple[Identity, Enrolment] | None:
+        """One enrolment, locked."""
+
+    async def active_facts(self, enrolment_id: UUID) -> list[dict]:
+        """The enrolment's facts not voided, in date order: event_id, fact_type, occurred_at, data."""
+
+    async def correct(self, event_id: UUID, occurred_at: datetime | None, data: dict | None) -> None:
+        """Void the fact (no new values) or amend it."""
+
+    async def add_correction(self, correction_id: UUID, event_id: UUID, action: str, body_hash: str,
+                             before: dict, after: dict | None, result: dict) -> None:
+        """The correction kept as history, with what the fact was and became."""
+
 
 class PgUnit:
     """The unit on one asyncpg connection, inside the transaction the caller opened."""
@@ -74,3 +95,24 @@ class PgUnit:
 
     async def add_events(self, events):
         await add_events(self.conn, events)
+
+    async def get_correction(self, correction_id):
+        return await store.get_correction(self.conn, correction_id)
+
+    async def get_fact(self, event_id):
+        return await store.get_fact(self.conn, event_id, for_update=True)
+
+    async def get_one(self, enrolment_id):
+        return await store.lock_enrolment(self.conn, enrolment_id)
+
+    async def active_facts(self, enrolment_id):
+        return await store.active_facts(self.conn, enrolment_id)
+
+    async def correct(self, event_id, occurred_at, data):
+        if data is None:
+            await store.void_fact(self.conn, event_id)
+        else:
+            await store.amend_fact(self.conn, event_id, occurred_at, data)
+
+    async def add_correction(self, correction_id, event_id, action, body_hash, before, after, result):
+        await store.insert_correction(self.conn, correction_id, event_id, action, body_hash, before, after, result)

@@ -7,11 +7,11 @@ unit's questions the same way; `tests/integration` holds the real units to the s
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from services.progress import service as progress_service
-from services.progress.domain import Enrolment, Fact
+from services.progress.domain import Enrolment
 from services.progress.store import Identity
 
 
@@ -21,7 +21,8 @@ class FakeProgressUnit:
     def __init__(self) -> None:
         self.identities: dict[UUID, Identity] = {}
         self.enrolments: dict[UUID, Enrolment] = {}
-        self.facts: list[tuple] = []  # rows as stored, in arrival order
+        self.facts: list[dict] = []  # rows as stored, in arrival order
+        self.corrections: dict[UUID, dict] = {}
         self.events: list = []
         self.known_programmes: set[UUID] = set()
 
@@ -38,15 +39,12 @@ class FakeProgressUnit:
                 if (identity.learner_id, identity.programme_id) in wanted}
 
     async def histories(self, enrolment_ids):
-        found: dict[UUID, list[Fact]] = {key: [] for key in enrolment_ids}
-        for _, key, _, _, fact_type, occurred_at, data, _ in self.facts:
-            if key in found:
-                found[key].append(progress_service._as_fact(fact_type, occurred_at, data))
-        return {key: sorted(facts, key=lambda f: f.occurred_at) for key, facts in found.items()}
+        return {key: [progress_service._as_fact(f["fact_type"], f["occurred_at"], f["data"])
+                      for f in await self.active_facts(key)] for key in enrolment_ids}
 
     async def known_facts(self, event_ids):
         wanted = set(event_ids)
-        return {row[0]: (row[7], row[1]) for row in self.facts if row[0] in wanted}
+        return {f["event_id"]: (f["body_hash"], f["enrolment_id"]) for f in self.facts if f["event_id"] in wanted}
 
     async def programmes(self, programme_ids):
         return set(programme_ids) & self.known_programmes
@@ -60,7 +58,35 @@ class FakeProgressUnit:
         self.enrolments.update(changed)
 
     async def add_facts(self, rows):
-        self.facts.extend(rows)
+        columns = ("event_id", "enrolment_id", "learner_id", "programme_id", "fact_type", "occurred_at", "data",
+                   "body_hash")
+        self.facts.extend({**dict(zip(columns, row, strict=True)), "voided_at": None} for row in rows)
 
     async def add_events(self, events):
         self.events.extend(events)
+
+    async def get_correction(self, correction_id):
+        return self.corrections.get(correction_id)
+
+    async def get_fact(self, event_id):
+        return next((dict(f) for f in self.facts if f["event_id"] == event_id), None)
+
+    async def get_one(self, enrolment_id):
+        if enrolment_id not in self.enrolments:
+            return None
+        return self.identities[enrolment_id], self.enrolments[enrolment_id]
+
+    async def active_facts(self, enrolment_id):
+        mine = [f for f in self.facts if f["enrolment_id"] == enrolment_id and f["voided_at"] is None]
+        return sorted(mine, key=lambda f: f["occurred_at"])  # stable: same instant, arrival order
+
+    async def correct(self, event_id, occurred_at, data):
+        [fact] = [f for f in self.facts if f["event_id"] == event_id]
+        if data is None:
+            fact["voided_at"] = datetime.now(UTC)
+        else:
+            fact.update(occurred_at=occurred_at, data=data)
+
+    async def add_correction(self, correction_id, event_id, action, body_hash, before, after, result):
+        self.corrections[correction_id] = {"body_hash": body_hash, "result": result, "event_id": event_id,
+                                           "before": before, "after": after}

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.progress import domain, service
-from services.progress.schemas import FactIn
-from shared.contracts import TrainingExitedV2, TrainingStartedV2
+from services.progress.schemas import CorrectionIn, FactIn
+from shared.contracts import TrainingCorrectedV2, TrainingExitedV2, TrainingStartedV2
 from tests.unit.fakes import FakeProgressUnit
 
 L, P, Q = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
@@ -178,3 +178,63 @@ async def test_a_batch_means_what_the_same_facts_posted_one_by_one_mean(seed):
     outcomes = [_outcome(r) for r in batch]
     assert any(o[0] == "applied" and o[2] == "late" for o in outcomes), "late facts placed"
     assert any(o[0] == "refused" for o in outcomes) and any(o[0] == "duplicate" for o in outcomes)
+
+
+# --- corrections ------------------------------------------------------------------------
+
+async def _posted(unit, *facts) -> list[uuid.UUID]:
+    return [r["event_id"] for r in await service.post_facts(unit, list(facts))]
+
+
+async def test_voiding_an_exit_reopens_the_training_and_tells_downstream(unit):
+    started, exited = await _posted(unit, fact("started", at(9)), fact("exited", at(12)))
+    result = await service.correct_fact(unit, exited, CorrectionIn(action="void", note="wrong learner"))
+    [key] = unit.enrolments
+    assert result["state"] == "started" and unit.enrolments[key].exited_at is None
+    corrected = unit.events[-1]
+    assert isinstance(corrected, TrainingCorrectedV2)
+    assert corrected.data.corrected_event_id == exited and corrected.data.state == "started"
+    assert corrected.data.exited_at is None and corrected.data.enrolment_id == key
+    assert [f["event_id"] for f in await unit.active_facts(key)] == [started]
+
+
+async def test_amending_a_date_replays_the_history_and_an_impossible_one_is_refused_untouched(unit):
+    started, attended, exited = await _posted(unit, fact("started", at(9)), fact("attendance", at(10)),
+                                              fact("exited", at(12)))
+    moved = await service.correct_fact(unit, exited, CorrectionIn(action="amend", occurred_at=at(11, 15)))
+    [key] = unit.enrolments
+    assert moved["state"] == "exited" and unit.enrolments[key].exited_at == at(11, 15)
+    before = (dict(unit.enrolments), len(unit.events))
+    with pytest.raises(domain.OutOfOrder) as refused:
+        await service.correct_fact(unit, started, CorrectionIn(action="amend", occurred_at=at(10, 20)))
+    assert "after this correction the history would not hold" in str(refused.value)
+    with pytest.raises(domain.InvalidTransition):
+        await service.correct_fact(unit, started, CorrectionIn(action="void"))  # attendance needs the start
+    assert (dict(unit.enrolments), len(unit.events)) == before
+
+
+async def test_a_correction_is_idempotent_by_its_id_and_a_voided_fact_cannot_be_voided_again(unit):
+    _, attended = await _posted(unit, fact("started", at(9)), fact("attendance", at(10)))
+    correction_id = uuid.uuid4()
+    first = await service.correct_fact(unit, attended, CorrectionIn(action="void"), correction_id)
+    again = await service.correct_fact(unit, attended, CorrectionIn(action="void"), correction_id)
+    assert first["result"] == "applied" and again["result"] == "duplicate" and again["state"] == first["state"]
+    with pytest.raises(service.IdempotencyConflict):
+        await service.correct_fact(unit, attended, CorrectionIn(action="amend", hours=3), correction_id)
+    with pytest.raises(service.AlreadyVoided):
+        await service.correct_fact(unit, attended, CorrectionIn(action="void"))
+    with pytest.raises(service.UnknownFact):
+        await service.correct_fact(unit, uuid.uuid4(), CorrectionIn(action="void"))
+    [key] = unit.enrolments
+    assert unit.enrolments[key].attendance_hours == 0.0
+    assert sum(isinstance(e, TrainingCorrectedV2) for e in unit.events) == 1
+
+
+async def test_an_amendment_is_validated_like_a_new_fact(unit):
+    _, exited = await _posted(unit, fact("started", at(9)), fact("exited", at(12)))
+    with pytest.raises(service.InvalidAmendment):
+        await service.correct_fact(unit, exited, CorrectionIn(action="amend", exit_reason="dropped_out"))
+    amended = await service.correct_fact(unit, exited, CorrectionIn(action="amend", exit_reason="dropped_out",
+                                                                    dropout_cause="found_job"))
+    [key] = unit.enrolments
+    assert amended["state"] == "exited" and unit.enrolments[key].dropout_cause == "found_job"
