@@ -20,6 +20,7 @@ from services.outcomes.responses import (
     StatsOut,
 )
 from services.outcomes.schemas import AssignIn, AttemptIn, CloseIn, OutcomeIn, OutcomeItemIn
+from services.outcomes.unit import PgUnit
 from shared.contracts.vocabulary import FollowupStatus
 from shared.plumbing import auth
 from shared.plumbing.batch import run_batch, summarise
@@ -55,7 +56,7 @@ def _today(request: Request) -> date:
 async def _in_transaction(request: Request, action, *args):
     """Run one use case in one transaction, on the app's today (a refusal is answered by the app's handler)."""
     async with _pool(request).acquire() as conn, conn.transaction():
-        return await action(conn, *args, today=_today(request))
+        return await action(PgUnit(conn), *args, today=_today(request))
 
 
 @router.get("/followups", response_model=FollowupPage, tags=["follow-up"],
@@ -81,13 +82,13 @@ async def list_followups(
 
 async def _by_learner(request: Request, learner_id: UUID, programme_id: UUID, action, *args):
     """The routes that name a follow-up by learner and programme: the one follow-up there, else a 4xx."""
-    async def resolved(conn, today):
-        return await action(conn, await service.resolve_followup(conn, learner_id, programme_id), *args, today=today)
+    async def resolved(unit, today):
+        return await action(unit, await service.resolve_followup(unit, learner_id, programme_id), *args, today=today)
     return await _in_transaction(request, resolved)
 
 
-async def _detail(conn, followup_id, today):
-    followup = await service.followup_detail(conn, followup_id, today=today)
+async def _detail(unit, followup_id, today):
+    followup = await service.followup_detail(unit, followup_id, today=today)
     if followup is None:
         raise service.NotFound(f"no follow-up {followup_id}")
     return followup
@@ -193,7 +194,8 @@ async def record_outcomes(body: BatchIn, request: Request) -> dict:
 
     async def apply(conn, item: OutcomeItemIn) -> dict:
         outcome = OutcomeIn(**item.model_dump(exclude={"learner_id", "programme_id", "followup_id", "enrolment_id"}))
-        return await service.record_outcome(conn, await service.followup_named(conn, item), outcome, today=today)
+        unit = PgUnit(conn)
+        return await service.record_outcome(unit, await service.followup_named(unit, item), outcome, today=today)
 
     return summarise(await run_batch(_pool(request), body.items, OutcomeItemIn, apply, (DomainError,)))
 

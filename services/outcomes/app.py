@@ -11,8 +11,8 @@ from services.outcomes import handlers, web
 from services.outcomes.api import router
 from services.outcomes.config import OutcomesSettings
 from services.outcomes.domain import DomainError
+from services.outcomes.handlers import Projector
 from services.outcomes.metrics import build_metrics
-from services.outcomes.service import Projector
 from shared.contracts import calendar
 from shared.plumbing.http import install_http_basics
 from shared.plumbing.runtime import Runtime

@@ -83,8 +83,9 @@ def followup_status(stored: str, today: date, window_start: date, window_end: da
     return "due"
 
 
-def check_outcome(situation: str, digital_job: bool, observed_on: date, exit_date: date, status: str) -> None:
-    """May an outcome be recorded on a follow-up in `status` (as seen today)?"""
+def check_outcome(situation: str, digital_job: bool, observed_on: date, exit_date: date, status: str) -> bool:
+    """May an outcome be recorded on a follow-up in `status` (as seen today)? True when it comes late
+    (the window closed): accepted, and flagged."""
     if status == "recorded":
         raise AlreadyRecorded("an outcome is already recorded for this follow-up; correct it instead")
     if status == "scheduled":
@@ -92,6 +93,7 @@ def check_outcome(situation: str, digital_job: bool, observed_on: date, exit_dat
     if status == "exempt":
         raise FollowupClosed("this follow-up is exempt")
     _check_situation(situation, digital_job, observed_on, exit_date)
+    return status == "overdue"
 
 
 def check_correction(situation: str, digital_job: bool, observed_on: date, exit_date: date, status: str) -> None:
@@ -100,13 +102,14 @@ def check_correction(situation: str, digital_job: bool, observed_on: date, exit_
     _check_situation(situation, digital_job, observed_on, exit_date)
 
 
-def check_attempt(status: str, attempted_on: date, exit_date: date) -> str:
-    """Return the stored state after a contact attempt."""
+def check_attempt(status: str, attempted_on: date, exit_date: date, result: str = "no_answer") -> str:
+    """Return the stored state after a contact attempt: attempted, or refused when the learner said
+    no (the follow-up closes)."""
     if status in CLOSED:
         raise FollowupClosed(f"this follow-up is closed ({status})")
     if attempted_on < exit_date:
         raise InvalidOutcome("attempted_on is before the exit from training")
-    return "attempted"
+    return "refused" if result == "refused" else "attempted"
 
 
 def check_close(status: str, closing: str, reason: str | None) -> None:

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from services.outcomes import domain, service, store
 from services.outcomes.schemas import AttemptIn, CloseIn, OutcomeIn
+from services.outcomes.unit import PgUnit
 from shared.contracts import vocabulary
 from shared.plumbing import auth
 from shared.plumbing.http import status_of
@@ -118,7 +119,7 @@ async def _contact(request: Request, learner_id: UUID) -> tuple[dict | None, str
 
 async def _page(request: Request, followup_id: UUID, status_code: int = 200, **extra):
     async with _pool(request).acquire() as conn:
-        followup = await service.followup_detail(conn, followup_id, today=request.app.state.clock())
+        followup = await service.followup_detail(PgUnit(conn), followup_id, today=request.app.state.clock())
     if followup is None:
         return HTMLResponse("<p>No such follow-up. <a href='/staff'>Back to the worklist</a></p>", status_code=404)
     contact, contact_error = await _contact(request, followup["learner_id"])
@@ -155,7 +156,7 @@ async def _submit(request: Request, followup_id: UUID, model, action, after: str
         return await _page(request, followup_id, 422, error=_form_error(exc))
     try:
         async with _pool(request).acquire() as conn, conn.transaction():
-            await action(conn, followup_id, body, today=request.app.state.clock())
+            await action(PgUnit(conn), followup_id, body, today=request.app.state.clock())
     except domain.DomainError as exc:
         return await _page(request, followup_id, status_of(exc), error=str(exc))
     if after == "worklist":

@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 
 from services.outcomes import service as outcomes_service
+from services.outcomes.unit import PgUnit as OutcomesUnit
 from services.progress import service as progress_service
 from services.progress.schemas import FactIn
 from services.progress.unit import PgUnit
@@ -126,7 +127,7 @@ def test_outcomes_projection_keeps_its_follow_ups_outcomes_and_figures(pg_server
             async with pool.acquire() as conn:
                 enrolment = dict(await conn.fetchrow("SELECT enrolment_id, application_id FROM enrolments"))
                 kept = dict(await conn.fetchrow("SELECT enrolment_id, followup_id FROM followups"))
-                detail = await outcomes_service.followup_detail(conn, followup, today=calendar.today())
+                detail = await outcomes_service.followup_detail(OutcomesUnit(conn), followup, today=calendar.today())
             figures = await outcomes_service.key_figures(pool, 2020)
         finally:
             await pool.close()

@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from uuid import UUID
 
+from services.outcomes import domain as outcomes_domain
 from services.progress import service as progress_service
 from services.progress.domain import Enrolment
 from services.progress.store import Identity
@@ -90,3 +91,72 @@ class FakeProgressUnit:
     async def add_correction(self, correction_id, event_id, action, body_hash, before, after, result):
         self.corrections[correction_id] = {"body_hash": body_hash, "result": result, "event_id": event_id,
                                            "before": before, "after": after}
+
+
+class FakeOutcomesUnit:
+    """outcomes.unit.Unit in memory; `exit` opens a follow-up as the projection does at an exit."""
+
+    def __init__(self) -> None:
+        self.followups: dict[UUID, dict] = {}
+        self.outcomes: list[dict] = []
+        self.attempts: list[dict] = []
+        self.events: list = []
+
+    def exit(self, learner_id: UUID, programme_id: UUID, exit_date, reason: str = "certified") -> UUID:
+        dates = outcomes_domain.followup_dates(exit_date, 1, 2)
+        followup_id = uuid.uuid4()
+        self.followups[followup_id] = {
+            "followup_id": followup_id, "enrolment_id": uuid.uuid4(), "learner_id": learner_id,
+            "programme_id": programme_id, "exit_date": exit_date, "exit_reason": reason,
+            "observation_date": dates.observation_date, "window_start": dates.window_start,
+            "window_end": dates.window_end,
+            "stored": "scheduled", "attempts": 0, "assigned_to": None, "closed_reason": None}
+        return followup_id
+
+    def _seen(self, followup_id, today) -> dict | None:
+        row = self.followups.get(followup_id)
+        if row is None:
+            return None
+        status = outcomes_domain.followup_status(row["stored"], today, row["window_start"], row["window_end"])
+        return {k: v for k, v in row.items() if k != "stored"} | {"status": status}
+
+    async def followup(self, followup_id, today):
+        return self._seen(followup_id, today)
+
+    async def view(self, followup_id, today):
+        return self._seen(followup_id, today)
+
+    async def history(self, followup_id):
+        return ([a for a in self.attempts if a["followup_id"] == followup_id],
+                [o for o in self.outcomes if o["followup_id"] == followup_id])
+
+    async def followups_of(self, learner_id, programme_id):
+        mine = [f for f in self.followups.values()
+                if (f["learner_id"], f["programme_id"]) == (learner_id, programme_id)]
+        return [f["followup_id"] for f in sorted(mine, key=lambda f: f["exit_date"], reverse=True)]
+
+    async def followup_of_enrolment(self, enrolment_id):
+        return next((f["followup_id"] for f in self.followups.values() if f["enrolment_id"] == enrolment_id), None)
+
+    async def add_outcome(self, followup, event_id, body, late, corrects):
+        self.outcomes.append({"followup_id": followup["followup_id"], "event_id": event_id, "situation": body.situation,
+                              "late": late, "corrects_event_id": corrects})
+        self.followups[followup["followup_id"]] |= {"stored": "recorded", "closed_reason": None}
+
+    async def latest_outcome(self, followup_id):
+        mine = [o["event_id"] for o in self.outcomes if o["followup_id"] == followup_id]
+        return mine[-1] if mine else None
+
+    async def add_attempt(self, followup, body, status):
+        self.attempts.append({"followup_id": followup["followup_id"], "result": body.result})
+        row = self.followups[followup["followup_id"]]
+        row |= {"stored": status, "attempts": row["attempts"] + 1}
+
+    async def set_status(self, followup_id, status, reason):
+        self.followups[followup_id] |= {"stored": status, "closed_reason": reason}
+
+    async def assign(self, followup_id, staff):
+        self.followups[followup_id]["assigned_to"] = staff
+
+    async def add_events(self, events):
+        self.events.extend(events)

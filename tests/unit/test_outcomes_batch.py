@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from services.outcomes.domain import ImpossibleTransition
-from services.outcomes.service import Projector
+from services.outcomes.handlers import Projector
 from shared.contracts import legacy_enrolment_id
 from tests.integration import factories as f
 

@@ -119,14 +119,16 @@ def test_recording_is_refused_before_the_window_and_on_closed_followups():
         domain.check_outcome("inactive", False, date(2021, 1, 1), date(2020, 6, 1), "scheduled")
     with pytest.raises(domain.FollowupClosed):
         domain.check_outcome("inactive", False, date(2021, 1, 1), date(2020, 6, 1), "exempt")
-    domain.check_outcome("inactive", False, date(2021, 1, 1), date(2020, 6, 1), "overdue")  # late, allowed
-    domain.check_outcome("inactive", False, date(2021, 1, 1), date(2020, 6, 1), "unreachable")  # found again
+    assert domain.check_outcome("inactive", False, date(2021, 1, 1), date(2020, 6, 1), "overdue") is True  # late
+    assert domain.check_outcome("inactive", False, date(2021, 1, 1), date(2020, 6, 1), "unreachable") is False
+    assert domain.check_outcome("inactive", False, date(2021, 1, 1), date(2020, 6, 1), "due") is False
     with pytest.raises(domain.NothingToCorrect):
         domain.check_correction("inactive", False, date(2021, 1, 1), date(2020, 6, 1), "due")
 
 
 def test_attempts_and_closing():
     assert domain.check_attempt("due", date(2021, 2, 1), date(2020, 7, 31)) == "attempted"
+    assert domain.check_attempt("overdue", date(2021, 2, 1), date(2020, 7, 31), "refused") == "refused"
     with pytest.raises(domain.FollowupClosed):
         domain.check_attempt("recorded", date(2021, 2, 1), date(2020, 7, 31))
     with pytest.raises(domain.InvalidOutcome):
