@@ -12,37 +12,62 @@ from shared.contracts import (
     TRAINING_V2,
     Envelope,
     FollowupClosed,
+    OutcomeRecorded,
+    TrainingAttendance,
+    TrainingAttendanceV2,
     TrainingCorrected,
     TrainingCorrectedV2,
+    TrainingExited,
+    TrainingExitedV2,
+    TrainingInterrupted,
+    TrainingInterruptedV2,
+    TrainingMilestone,
+    TrainingMilestoneV2,
+    TrainingResumed,
+    TrainingResumedV2,
     TrainingStarted,
     TrainingStartedV2,
 )
 from shared.contracts.topics import consumed_by
+from shared.plumbing.dispatch import Handler, dispatch
 
 TOPICS = consumed_by("intake")
 
 
 async def apply_many(conn: asyncpg.Connection, events: list[Envelope]) -> dict[uuid.UUID, BaseException]:
-    """A consumed batch: the starts (and the corrections that move or void one) in one statement, in
-    the order consumed; nothing here refuses an event. Attendance, milestones, exits and outcomes
-    need nothing here."""
+    """A consumed batch, each kind by its handler (HANDLERS); nothing here refuses an event."""
+    await dispatch(conn, events, HANDLERS)
+    return {}
+
+
+async def _starts(conn: asyncpg.Connection, events: list[Envelope]) -> None:
+    """The starts, and the corrections that move or void one, in one statement, in the order consumed."""
     starts, starts_v1 = [], []
     for event in events:
-        if isinstance(event, (TrainingStarted, TrainingStartedV2)):
-            started_at = event.occurred_at
-        elif isinstance(event, (TrainingCorrected, TrainingCorrectedV2)):
-            started_at = event.data.started_at
-        else:
-            if isinstance(event, FollowupClosed):
-                await store.record_closure(conn, event.learner_id, event.programme_id, event.data.status,
-                                           event.data.closed_on)
-            continue
+        started_at = event.data.started_at if isinstance(event, CORRECTED) else event.occurred_at
         if not isinstance(event, TRAINING_V2):
             starts_v1.append((event.learner_id, event.programme_id, started_at))
         elif event.data.application_id is not None:  # an enrolment continued after a transfer has none
             starts.append((event.data.application_id, started_at))
     await store.set_started(conn, starts, starts_v1)
-    return {}
+
+
+async def _closures(conn: asyncpg.Connection, events: list[Envelope]) -> None:
+    for event in events:
+        await store.record_closure(conn, event.learner_id, event.programme_id, event.data.status,
+                                   event.data.closed_on)
+
+
+CORRECTED = (TrainingCorrected, TrainingCorrectedV2)
+# Who takes each contract class intake consumes; and what it consumes but needs nothing from.
+HANDLERS: dict[type[Envelope], Handler] = {
+    TrainingStarted: _starts, TrainingStartedV2: _starts, TrainingCorrected: _starts, TrainingCorrectedV2: _starts,
+    FollowupClosed: _closures,
+}
+IGNORED: tuple[type[Envelope], ...] = (
+    TrainingAttendance, TrainingAttendanceV2, TrainingMilestone, TrainingMilestoneV2, TrainingInterrupted,
+    TrainingInterruptedV2, TrainingResumed, TrainingResumedV2, TrainingExited, TrainingExitedV2, OutcomeRecorded,
+)
 
 
 async def apply(conn: asyncpg.Connection, event: Envelope) -> None:

@@ -21,10 +21,18 @@ from shared.contracts import (
     ProgrammeModeChanged,
     ProgrammeRegistered,
     SessionScheduled,
+    TrainingAttendance,
+    TrainingAttendanceV2,
     TrainingCorrected,
     TrainingCorrectedV2,
     TrainingExited,
     TrainingExitedV2,
+    TrainingInterrupted,
+    TrainingInterruptedV2,
+    TrainingMilestone,
+    TrainingMilestoneV2,
+    TrainingResumed,
+    TrainingResumedV2,
     TrainingStarted,
     TrainingStartedV2,
     enrolment_of,
@@ -151,3 +159,15 @@ class Projector:
                 followups.append((*identity[:3], reason, dates))
         await store.upsert_exits(conn, exits)
         await store.insert_followups(conn, followups)
+
+
+# The contract classes the projector applies (each kind set-based, in Projector._apply_segment),
+# and those it consumes but that enter no figure of v1.
+HANDLED: tuple[type[Envelope], ...] = (
+    ProgrammeRegistered, SessionScheduled, ProgrammeModeChanged, ApplicationSubmitted, *DECIDED,
+    *TRAINING_STARTED, *TRAINING_EXITED, *TRAINING_CORRECTED, LearnerErased,
+)
+IGNORED: tuple[type[Envelope], ...] = (
+    TrainingAttendance, TrainingAttendanceV2, TrainingMilestone, TrainingMilestoneV2, TrainingInterrupted,
+    TrainingInterruptedV2, TrainingResumed, TrainingResumedV2,
+)

@@ -16,14 +16,17 @@ from services.progress.store import Identity
 from shared.contracts import (
     ApplicationDecided,
     ApplicationDecidedV2,
+    ApplicationSubmitted,
     Envelope,
     LearnerErased,
+    ProgrammeModeChanged,
     ProgrammeRegistered,
+    SessionScheduled,
 )
 from shared.contracts.topics import consumed_by
+from shared.plumbing.dispatch import Handler, dispatch
 
 TOPICS = consumed_by("progress")
-DECISIONS = (ApplicationDecided, ApplicationDecidedV2)
 
 
 async def apply(conn: asyncpg.Connection, event: Envelope) -> None:
@@ -31,23 +34,23 @@ async def apply(conn: asyncpg.Connection, event: Envelope) -> None:
 
 
 async def apply_many(conn: asyncpg.Connection, events: list[Envelope]) -> dict[uuid.UUID, BaseException]:
-    """The events of a consumed batch; nothing here refuses an event.
+    """The events of a consumed batch, each kind by its handler (HANDLERS); nothing here refuses one.
 
     Decisions touch only enrolments, programmes only programmes and erasures only the facts'
-    free text, so each kind can be applied on its own: the decisions all at once, in the order
-    consumed, the rare others one by one. Sessions are intake's business and a submission needs
-    nothing here.
-    """
-    decisions = [e for e in events if isinstance(e, DECISIONS)]
-    if decisions:
-        await _decisions(conn, decisions)
-    for event in events:
-        if isinstance(event, ProgrammeRegistered):
-            d = event.data
-            await store.upsert_programme(conn, event.programme_id, d.centre_id, d.duration_months, d.start_date)
-        elif isinstance(event, LearnerErased):
-            await store.erase_free_text(conn, event.learner_id)
+    free text, so each kind can be applied on its own."""
+    await dispatch(conn, events, HANDLERS)
     return {}
+
+
+async def _programmes(conn: asyncpg.Connection, events: list[Envelope]) -> None:
+    for event in events:
+        d = event.data
+        await store.upsert_programme(conn, event.programme_id, d.centre_id, d.duration_months, d.start_date)
+
+
+async def _erasures(conn: asyncpg.Connection, events: list[Envelope]) -> None:
+    for event in events:
+        await store.erase_free_text(conn, event.learner_id)
 
 
 async def _decisions(conn: asyncpg.Connection, events: list[Envelope]) -> None:
@@ -74,3 +77,14 @@ async def _decisions(conn: asyncpg.Connection, events: list[Envelope]) -> None:
     await store.insert_enrolments(conn, [(identity, states[key], admitted_at)
                                          for key, (identity, admitted_at) in new.items()])
     await store.save_enrolments(conn, {current[key][0].enrolment_id: states[key] for key in changed - new.keys()})
+
+
+# Who takes each contract class progress consumes, in the order they are applied; and what it
+# consumes but needs nothing from (a submission says nothing of training; sessions and modes are
+# intake's and outcomes' business).
+HANDLERS: dict[type[Envelope], Handler] = {
+    ApplicationDecided: _decisions, ApplicationDecidedV2: _decisions,
+    ProgrammeRegistered: _programmes,
+    LearnerErased: _erasures,
+}
+IGNORED: tuple[type[Envelope], ...] = (ApplicationSubmitted, SessionScheduled, ProgrammeModeChanged)
