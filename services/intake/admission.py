@@ -1,7 +1,7 @@
 """A session's places and waitlist, and the decisions that take and free them.
 
 Pure: the aggregate is loaded with the sessions and applications a batch of decisions touches
-(`service._load_decisions`), decides each in memory in order, and records what to write; the
+(`unit.PgUnit.admissions`), decides each in memory in order, and records what to write; the
 service saves it and maps its decisions to `application.decided` events.
 """
 

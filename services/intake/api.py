@@ -37,6 +37,7 @@ from services.intake.schemas import (
     ProgrammeIn,
     SessionIn,
 )
+from services.intake.unit import PgUnit
 from shared.plumbing import auth
 from shared.plumbing.batch import apply_allowed, run_batch_at_once, summarise
 from shared.plumbing.http import problem
@@ -314,7 +315,7 @@ async def get_transitions(application_id: UUID, request: Request):
 async def decide(application_id: UUID, body: DecisionIn, request: Request, actor: Actor = "api"):
     async with _pool(request).acquire() as conn, conn.transaction():
         await _own_application(conn, request, application_id)
-        application, _, promoted = await service.decide_application(conn, application_id, body, actor)
+        application, _, promoted = await service.decide_application(PgUnit(conn), application_id, body, actor)
     return application | {"promoted_application_id": promoted}
 
 
@@ -338,7 +339,7 @@ def _decide_as(principal: auth.Principal, actor: str):
         denied = await _denied_applications(conn, principal, {item.application_id for item in items})
 
         async def apply(allowed: list) -> list:
-            return [_decision_result(o) for o in await service.decide_applications(conn, allowed, actor)]
+            return [_decision_result(o) for o in await service.decide_applications(PgUnit(conn), allowed, actor)]
 
         return await apply_allowed(items, lambda item: item.application_id, denied, apply)
 

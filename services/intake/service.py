@@ -9,7 +9,6 @@ import asyncpg
 
 from services.intake import domain, store
 from services.intake import store_catalogue as catalogue
-from services.intake.admission import Admissions
 from services.intake.schemas import (
     ApplicationIn,
     CentreIn,
@@ -19,6 +18,7 @@ from services.intake.schemas import (
     ProgrammeIn,
     SessionIn,
 )
+from services.intake.unit import Unit
 from shared.contracts import (
     ApplicationDecidedV2,
     ApplicationSubmitted,
@@ -323,63 +323,42 @@ _MAY_FREE_A_PLACE = frozenset(decision for _, decision in domain.FREES_A_PLACE)
 
 
 async def decide_application(
-    conn: asyncpg.Connection, application_id: uuid.UUID, body: DecisionIn, actor: str
+    unit: Unit, application_id: uuid.UUID, body: DecisionIn, actor: str
 ) -> tuple[dict, bool, uuid.UUID | None]:
     """Apply a decision; returns (application, changed, the waitlisted application it admitted)."""
     item = DecisionItemIn(application_id=application_id, **body.model_dump())
-    [outcome] = await decide_applications(conn, [item], actor)
+    [outcome] = await decide_applications(unit, [item], actor)
     if isinstance(outcome, domain.DomainError):
         raise outcome
     return outcome["application"], outcome["changed"], outcome["promoted"]
 
 
-async def decide_applications(
-    conn: asyncpg.Connection, items: list[DecisionItemIn], actor: str
-) -> list[dict | domain.DomainError]:
+async def decide_applications(unit: Unit, items: list[DecisionItemIn], actor: str) -> list[dict | domain.DomainError]:
     """Apply decisions in the order given, each as if posted alone.
 
     One outcome per decision: its refusal, or {"application": ..., "changed": ..., "promoted": ...},
     the application as this decision left it, whether it changed anything (repeating the current
     decision does not), and the waitlisted application it admitted, if any. Each decision sees the
     effects of the earlier ones: the places they took or freed, and the waitlisted candidates they
-    promoted. Set-based: the sessions and applications are locked in two statements, the admitted
-    counts and the waitlists of the sessions where a place may be freed read in two more, and the
-    statuses, transitions and events written in three, whatever the number of decisions. A refused
-    decision leaves nothing behind.
+    promoted (admission.Admissions). Set-based: the sessions and applications are locked in two
+    statements, the admitted counts and the waitlists of the sessions where a place may be freed
+    read in two more, and the statuses, transitions and events written in three, whatever the
+    number of decisions. A refused decision leaves nothing behind.
     """
     if not items:
         return []
-    batch = await _load_decisions(conn, items)
+    may_free = {item.application_id for item in items if item.decision in _MAY_FREE_A_PLACE}
+    batch = await unit.admissions([item.application_id for item in items], may_free)
     outcomes: list[dict | domain.DomainError] = []
     for item in items:
         try:
             outcomes.append(batch.decide(item.application_id, item.decision, item.reason, item.decided_at, actor))
         except domain.DomainError as exc:
             outcomes.append(exc)
-    await store.update_statuses(conn, list(batch.changed.values()))
-    await store.record_transitions(conn, batch.transitions)
+    await unit.save(batch)
     recorded_at = _now()
-    await add_events(conn, [_decided(application, recorded_at, band) for application, band in batch.decided])
+    await unit.add_events([_decided(application, recorded_at, band) for application, band in batch.decided])
     return outcomes
-
-
-async def _load_decisions(conn, items: list[DecisionItemIn]) -> Admissions:
-    application_ids = sorted({item.application_id for item in items})
-    # The sessions first, then the applications: every decision takes the locks in this order, so
-    # that two admissions cannot both take a session's last place, nor two batches deadlock.
-    sessions = await catalogue.lock_sessions_of(conn, application_ids)
-    applications = await store.lock_applications(conn, application_ids)
-    # One committed between the two statements has no session locked: it was not there when the
-    # batch began, and is unknown to it.
-    applications = {key: a for key, a in applications.items() if a["session_id"] in sessions}
-    # Counted once the sessions are locked, so as to see the admissions committed while waiting.
-    admitted = await store.admitted_counts(conn, list(sessions))
-    freeing = sorted({applications[item.application_id]["session_id"] for item in items
-                      if item.decision in _MAY_FREE_A_PLACE and item.application_id in applications})
-    batch = Admissions(sessions, {s: admitted.get(s, 0) for s in sessions}, applications)
-    batch.add_waitlists(freeing, await store.waitlisted(conn, freeing))
-    batch.birth_years = await store.birth_years(conn, sorted({a["learner_id"] for a in batch.applications.values()}))
-    return batch
 
 
 def _decided(application: dict, recorded_at: datetime, age_band_at_entry: str | None = None):

@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from uuid import UUID
 
+from services.intake import admission as intake_admission
 from services.outcomes import domain as outcomes_domain
 from services.progress import service as progress_service
 from services.progress.domain import Enrolment
@@ -157,6 +158,37 @@ class FakeOutcomesUnit:
 
     async def assign(self, followup_id, staff):
         self.followups[followup_id]["assigned_to"] = staff
+
+    async def add_events(self, events):
+        self.events.extend(events)
+
+
+class FakeIntakeUnit:
+    """intake.unit.Unit in memory: sessions (capacity, start date), applications and birth years."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[UUID, dict] = {}
+        self.applications: dict[UUID, dict] = {}
+        self.birth_years: dict[UUID, int] = {}
+        self.transitions: list[tuple] = []
+        self.events: list = []
+
+    async def admissions(self, application_ids, may_free):
+        applications = {key: dict(self.applications[key]) for key in application_ids if key in self.applications}
+        sessions = {a["session_id"]: self.sessions[a["session_id"]] for a in applications.values()}
+        admitted = {s: sum(1 for a in self.applications.values() if a["session_id"] == s and a["status"] == "admitted")
+                    for s in sessions}
+        freeing = sorted({applications[key]["session_id"] for key in may_free if key in applications})
+        batch = intake_admission.Admissions(sessions, admitted, applications)
+        batch.add_waitlists(freeing, [dict(a) for a in self.applications.values()
+                                      if a["session_id"] in freeing and a["status"] == "waitlisted"])
+        batch.birth_years = dict(self.birth_years)
+        return batch
+
+    async def save(self, admissions):
+        for key, application in admissions.changed.items():
+            self.applications[key] = dict(application)
+        self.transitions.extend(admissions.transitions)
 
     async def add_events(self, events):
         self.events.extend(events)

@@ -8,9 +8,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from services.intake import domain
+from services.intake import domain, service
 from services.intake.admission import WAITLIST_ACTOR, Admissions, DecisionBeforeSubmission, UnknownApplication
+from services.intake.schemas import DecisionItemIn
 from shared.plumbing.http import status_of
+from tests.unit.fakes import FakeIntakeUnit
 
 SESSION = uuid.uuid4()
 T0 = datetime(2020, 6, 1, 9, tzinfo=UTC)
@@ -91,3 +93,46 @@ def test_unknown_applications_and_decisions_before_the_submission_are_refused_by
     assert status_of(unknown.value) == 404 and status_of(early.value) == 422
     assert early.value.field == "decided_at"
     assert not batch.changed and not batch.decided
+
+
+# --- the whole use case, on the in-memory unit -----------------------------------------
+
+def _unit(capacity: int, n: int, **birth) -> tuple[FakeIntakeUnit, list[dict]]:
+    unit = FakeIntakeUnit()
+    unit.sessions[SESSION] = {"capacity": capacity, "start_date": date(2020, 9, 1)}
+    apps = [application(minutes=i) for i in range(n)]
+    unit.applications = {a["application_id"]: a for a in apps}
+    return unit, apps
+
+
+def _item(app: dict, decision: str, day: int, reason: str | None = None) -> DecisionItemIn:
+    return DecisionItemIn(application_id=app["application_id"], decision=decision, reason=reason,
+                          decided_at=T0 + timedelta(days=day))
+
+
+async def test_decisions_in_a_batch_mean_what_they_mean_one_by_one_and_publish_each_change():
+    decisions = lambda apps: [_item(apps[0], "admitted", 1), _item(apps[1], "admitted", 1),  # noqa: E731
+                              _item(apps[2], "waitlisted", 1), _item(apps[2], "admitted", 2),
+                              _item(apps[3], "rejected", 2, "profile"), _item(apps[0], "withdrawn", 3),
+                              _item(apps[1], "admitted", 3)]
+    together, apps = _unit(capacity=2, n=4)
+    alone = FakeIntakeUnit()
+    alone.sessions = dict(together.sessions)
+    alone.applications = {k: dict(v) for k, v in together.applications.items()}
+    batch = await service.decide_applications(together, decisions(apps), "centre")
+    single = [(await service.decide_applications(alone, [item], "centre"))[0] for item in decisions(apps)]
+
+    def shape(outcome):
+        if isinstance(outcome, Exception):
+            return type(outcome).__name__
+        return outcome["application"]["status"], outcome["changed"], outcome["promoted"]
+
+    assert [shape(o) for o in batch] == [shape(o) for o in single]
+    assert [shape(o) for o in batch] == [
+        ("admitted", True, None), ("admitted", True, None), ("waitlisted", True, None), "CapacityReached",
+        ("rejected", True, None), ("withdrawn", True, apps[2]["application_id"]), ("admitted", False, None)]
+    assert {k: a["status"] for k, a in together.applications.items()} == \
+        {k: a["status"] for k, a in alone.applications.items()}
+    assert [e.data.decision for e in together.events] == ["admitted", "admitted", "waitlisted", "rejected",
+                                                          "withdrawn", "admitted"]
+    assert together.transitions[-1][-1] == WAITLIST_ACTOR
