@@ -92,6 +92,17 @@ CSV_RATES = (("admission_rate",), ("share_bac_or_lower",), ("share_women",), ("s
              ("share_further_study",))
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...) in a programme
+# title): such a text cell is written with a leading apostrophe, which spreadsheets show as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value):
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def format_csv(figures: dict) -> str:
     """One row for the network and one per group; rates as values with their numerators and denominators."""
     out = io.StringIO()
@@ -110,7 +121,7 @@ def format_csv(figures: dict) -> str:
             for key in path:
                 node = node[key]
             row += [node["value"], node["numerator"], node["denominator"]]
-        writer.writerow(row)
+        writer.writerow([cell(v) for v in row])
     return out.getvalue()
 
 

@@ -43,13 +43,18 @@ def funnel_chart(counts: dict, rates: dict) -> str:
     return _svg(fig)
 
 
+def plain(label: str) -> str:
+    """A label as matplotlib must draw it: `$` would start mathtext (and an unmatched one fail the report)."""
+    return label.replace("$", r"\$")
+
+
 def breakdown_chart(groups: list[dict], title: str, rate_path: tuple[str, ...]) -> str:
     labels, values, suppressed = [], [], []
     for g in groups:
         node = g["rates"]
         for key in rate_path:
             node = node[key]
-        labels.append(str(g["label"])[:40])
+        labels.append(plain(str(g["label"])[:40]))
         values.append(100 * node["value"] if isinstance(node["value"], int | float) else 0.0)
         suppressed.append(not isinstance(node["value"], int | float))
     fig, ax = plt.subplots(figsize=(8, max(2.5, 0.35 * len(groups) + 1)))

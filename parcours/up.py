@@ -27,6 +27,17 @@ def say(*parts: object) -> None:
     print(*parts, flush=True)
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write a file only this user can read, from its first byte: created 0600 (never readable by others
+    between its creation and a chmod), replaced atomically."""
+    partial = path.with_name(path.name + ".partial")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.replace(partial, path)
+
+
 @dataclass
 class Stack:
     state_dir: Path
@@ -67,10 +78,9 @@ class Stack:
         if key is None:
             _, key = asyncio.run(create_key(list(self.dsns.values()), "parcours up (command line)", "admin",
                                             None, 3650))
-        path.write_text(json.dumps(
+        write_private(path, json.dumps(
             {"databases": self.dsns, "kafka": self.bootstrap, "admin_key": key,
              "services": {name: f"http://127.0.0.1:{port}" for name, port in self.ports.items()}}, indent=2))
-        path.chmod(0o600)
 
     def prepare(self) -> int:
         """Topics, migrations; after a memory-only broker starts empty, re-publish from the outboxes."""

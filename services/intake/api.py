@@ -145,12 +145,17 @@ async def list_programmes(request: Request, centre_id: UUID | None = None, limit
 
 
 @router.get("/programmes/{programme_id}", response_model=ProgrammeOut, tags=["catalogue"],
-            responses=problems(404), summary="One programme, with its sessions")
+            responses=problems(404), summary="One programme, with its sessions",
+            description="The sessions (with their admission counts) are shown to the programme's own centre, "
+            "and to the network's staff; another centre sees the programme without them.")
 async def get_programme(programme_id: UUID, request: Request):
+    principal = auth.principal_of(request)
     async with _pool(request).acquire() as conn:
         programme = await catalogue.get_programme(conn, programme_id)
         if programme is None:
             return problem(404, "not_found", f"programme {programme_id} does not exist")
+        if not principal.may_touch_centre(programme["centre_id"]):
+            return programme
         sessions, _ = await catalogue.list_sessions(conn, programme_id, None, 1000, 0)
     return programme | {"sessions": sessions}
 
@@ -180,20 +185,27 @@ async def change_mode(programme_id: UUID, body: ModeChangeIn, request: Request, 
     return history
 
 
-@router.get("/sessions", response_model=SessionPage, tags=["catalogue"],
-            summary="List sessions, with their admitted and waitlisted counts")
+@router.get("/sessions", response_model=SessionPage, tags=["catalogue"], responses=problems(403),
+            summary="List sessions, with their admitted and waitlisted counts",
+            description="A centre's key lists its own centre's sessions only: admissions are the centre's business.")
 async def list_sessions(request: Request, programme_id: UUID | None = None, centre_id: UUID | None = None,
                         limit: Limit = 100, offset: Offset = 0) -> dict:
+    principal = auth.principal_of(request)
+    if principal.role == "centre":
+        auth.check_centre(principal, centre_id or principal.centre_id, "the sessions asked for")
+        centre_id = principal.centre_id
     async with _pool(request).acquire() as conn:
         items, total = await catalogue.list_sessions(conn, programme_id, centre_id, limit, offset)
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-@router.get("/sessions/{session_id}", response_model=SessionOut, tags=["catalogue"], responses=problems(404),
+@router.get("/sessions/{session_id}", response_model=SessionOut, tags=["catalogue"], responses=problems(403, 404),
             summary="One session")
 async def get_session(session_id: UUID, request: Request):
     async with _pool(request).acquire() as conn:
         session = await catalogue.get_session(conn, session_id)
+        if session is not None:
+            await _own_programme(conn, request, session["programme_id"])
     if session is None:
         return problem(404, "not_found", f"session {session_id} does not exist")
     return session

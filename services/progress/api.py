@@ -19,7 +19,14 @@ from shared.plumbing.schemas import BatchIn, problems
 
 router = APIRouter(dependencies=[Depends(auth.guard(access.POLICY))])
 IDEMPOTENCY_HELP = ("Repeating a request with the same key returns the first result; the same key with another "
-                    "body answers 409")
+                    "body answers 409. Keys are your centre's own: another centre using the same string never "
+                    "meets yours (a UUID key is the fact's event_id)")
+
+
+def _holder(request: Request):
+    """Whose idempotency keys these are: the centre's (whatever key it uses), else the key's."""
+    principal = auth.principal_of(request)
+    return principal.centre_id or principal.key_id
 
 
 def _pool(request: Request):
@@ -36,7 +43,7 @@ def _pool(request: Request):
 async def post_fact(body: FactIn, request: Request,
                     idempotency_key: str | None = Header(None, max_length=200, description=IDEMPOTENCY_HELP)):
     if idempotency_key is not None:
-        key_id = service.idempotency_id(idempotency_key)
+        key_id = service.idempotency_id(idempotency_key, _holder(request))
         if body.event_id is not None and body.event_id != key_id:
             return problem(422, "idempotency_mismatch", "event_id and Idempotency-Key name different facts")
         body = body.model_copy(update={"event_id": key_id})
@@ -57,7 +64,7 @@ async def post_fact(body: FactIn, request: Request,
 )
 async def correct_fact(event_id: UUID, body: CorrectionIn, request: Request,
                        idempotency_key: str | None = Header(None, max_length=200, description=IDEMPOTENCY_HELP)):
-    correction_id = service.idempotency_id(idempotency_key) if idempotency_key else None
+    correction_id = service.idempotency_id(idempotency_key, _holder(request)) if idempotency_key else None
     async with _pool(request).acquire() as conn, conn.transaction():
         await access.own_fact(conn, auth.principal_of(request), event_id)
         result = await service.correct_fact(PgUnit(conn), event_id, body, correction_id)

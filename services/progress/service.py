@@ -54,12 +54,14 @@ class AlreadyVoided(domain.DomainError):
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5d1f6e0c-7c1a-4b9e-9b8e-6f3c2a1d0e9f")
 
 
-def idempotency_id(key: str) -> uuid.UUID:
-    """An `Idempotency-Key` header (any string) as the id of what it creates."""
+def idempotency_id(key: str, holder: object = None) -> uuid.UUID:
+    """An `Idempotency-Key` header as the id of what it creates: a UUID is the client's own id; any
+    other string is the holder's (a centre, or a key without one), so that two centres numbering
+    their lines alike never meet."""
     try:
         return uuid.UUID(key)
     except ValueError:
-        return uuid.uuid5(IDEMPOTENCY_NAMESPACE, key)
+        return uuid.uuid5(IDEMPOTENCY_NAMESPACE, key if holder is None else f"{holder}:{key}")
 
 
 def _fact_data(fact: FactIn) -> dict:

@@ -76,7 +76,9 @@ async def unreadable_body(request: Request, exc: StarletteHTTPException) -> JSON
         return JSONResponse({"detail": "the request body is not valid JSON (check its syntax, its encoding "
                                        "is UTF-8, and it is not nested too deeply)", "code": "unreadable_body"},
                             status_code=400)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    code = {413: "body_too_large"}.get(exc.status_code)
+    return JSONResponse({"detail": exc.detail, **({"code": code} if code else {})}, status_code=exc.status_code,
+                        headers=exc.headers)
 
 
 async def unauthenticated(request: Request, exc: Unauthenticated):
@@ -102,6 +104,24 @@ class RequestMetrics:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self._too_large = f"request body larger than {max_body_bytes} bytes"
+
+    def _counting(self, receive):
+        """`receive` for a body of unknown length (chunked): counted as it is read, and refused with 413
+        the moment it passes the limit, before any route (or its authentication) has seen it whole.
+        Raised as an HTTPException so that FastAPI's body reading passes it on unchanged."""
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body_bytes:
+                    raise StarletteHTTPException(413, self._too_large)
+            return message
+
+        return counted
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -109,10 +129,11 @@ class RequestMetrics:
             return
         length = _header(scope, b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-            response = JSONResponse({"detail": f"request body larger than {self.max_body_bytes} bytes"},
-                                    status_code=413)
+            response = JSONResponse({"detail": self._too_large, "code": "body_too_large"}, status_code=413)
             await response(scope, receive, send)
             return
+        if length is None:
+            receive = self._counting(receive)
         started = time.perf_counter()
         status = 500  # an exception that escapes every handler becomes a 500
 

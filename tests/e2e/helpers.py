@@ -69,3 +69,26 @@ def report_counts(env: dict, year: int = 2020) -> dict:
 
 def service_ports() -> dict[str, int]:
     return {"intake": free_port(), "progress": free_port(), "outcomes": free_port()}
+
+
+def service_pid(up_pid: int, name: str) -> int:
+    """The process of service `name` started by the `parcours up` of pid `up_pid`."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == up_pid and f"services.{name}".encode() in args:
+            return int(entry.name)
+    raise LookupError(f"no {name} process under parcours up {up_pid}")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise LookupError(f"no VmHWM for process {pid}")

@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.e2e.helpers import Up, service_ports
+from tests.e2e.helpers import Up, peak_rss_mb, service_pid, service_ports
 
 pytestmark = pytest.mark.e2e
 SERVICES = ("intake", "progress", "outcomes")
@@ -27,7 +27,7 @@ def stack(tmp_path_factory):
         up.wait_ready()
         stack_file = json.loads((state / "stack.json").read_text())
         yield {name: (f"http://127.0.0.1:{port}", stack_file["databases"][name]) for name, port in ports.items()} | {
-            "headers": up.headers}
+            "headers": up.headers, "up_pid": up.process.pid}
     finally:
         up.stop()
 
@@ -121,3 +121,39 @@ def test_r11_hostile_inputs_get_a_clear_4xx(stack):
     assert refused_only == {k: v for k, v in before[1].items() if k not in fed_by_intake}  # nothing refused stored
     assert rows(intake_dsn)["programmes"] == before[0]["programmes"] + 1  # only the legitimate one
     print(f"R11 hostile inputs: {seen}")
+
+
+def _chunked(total_mb: int, sent: list[int], multipart: bool):
+    """A body of unknown length (chunked transfer encoding), counting what the server took: a JSON
+    array that never ends, or a file part that never ends (spooled to disk by the form parser)."""
+    start = (b'------parcours\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n'
+             b"Content-Type: text/csv\r\n\r\n") if multipart else b"["
+    for n in range(total_mb):
+        chunk = (start if n == 0 else b"") + b" " * (1024 * 1024)
+        sent[0] += len(chunk)
+        yield chunk
+
+
+JSON, MULTIPART = "application/json", "multipart/form-data; boundary=----parcours"
+
+
+@pytest.mark.parametrize(("service", "path", "megabytes", "with_key", "content_type"), [
+    ("intake", "/applications/batch", 50, False, JSON), ("progress", "/facts/batch", 200, True, JSON),
+    ("outcomes", "/outcomes/batch", 50, True, JSON), ("outcomes", "/staff/login", 50, False, MULTIPART),
+    ("progress", "/facts/csv", 50, True, MULTIPART),
+])
+def test_security_1_unbounded_chunked_bodies_are_refused_while_read(stack, service, path, megabytes, with_key,
+                                                                     content_type):
+    # Finding 1 of the security review: only Content-Length was limited, so a chunked body was read
+    # whole (before the key was checked): 50 MB took intake from 90 to 205 MB, 200 MB progress to 507.
+    pid = service_pid(stack["up_pid"], service)
+    before = peak_rss_mb(pid)
+    sent = [0]
+    headers = {"content-type": content_type, **(stack["headers"] if with_key else {})}
+    body = _chunked(megabytes, sent, content_type == MULTIPART)
+    r = httpx.post(stack[service][0] + path, content=body, headers=headers, timeout=120)
+    assert r.status_code == 413 and r.json()["code"] == "body_too_large", r.text[:200]
+    grown = peak_rss_mb(pid) - before
+    assert grown < 25, f"{service} peak memory grew by {grown:.0f} MB for a refused {megabytes} MB body"
+    print(f"security 1: {service} refused a chunked {megabytes} MB body after {sent[0] / 2**20:.0f} MB sent; "
+          f"peak memory +{grown:.1f} MB")

@@ -186,3 +186,59 @@ async def test_r12_a_centre_reaches_only_its_own_learners(stacks, kafka):
         assert await snapshot(progress_dsn) == before
         r = await client.post("/facts", json=fact, headers=header(progress_keys["centre_a"]))
         assert r.status_code == 201
+
+
+async def test_security_6_idempotency_keys_are_each_centres_own(stacks, kafka):
+    # Finding 6 of the security review: one namespace for every centre, so a centre numbering its
+    # lines like another ("ligne-5") had its fact refused as a conflict with the other's.
+    progress, progress_dsn, _ = stacks["progress"]
+    keys = await make_keys(progress_dsn)
+    events, facts = [], {}
+    for name, centre in (("centre_a", CENTRE_A), ("centre_b", CENTRE_B)):
+        learner, programme = uuid.uuid4(), uuid.uuid4()
+        registered = f.programme(programme)
+        events += [registered.model_copy(update={"data": registered.data.model_copy(update={"centre_id": centre})}),
+                   f.submitted(learner, programme), f.decided(learner, programme)]
+        facts[name] = {"learner_id": str(learner), "programme_id": str(programme), "type": "started",
+                       "occurred_at": "2020-03-02T09:00:00Z"}
+    await publish(kafka, events)
+    async with running(progress) as client:
+        async def enrolled():
+            for fact in facts.values():
+                r = await client.get(f"/enrolments/{fact['learner_id']}/{fact['programme_id']}",
+                                     headers=header(keys["admin"]))
+                if r.status_code != 200:
+                    return False
+            return True
+        await eventually(enrolled)
+        answers = {}
+        for attempt in (1, 2):
+            for name, fact in facts.items():
+                r = await client.post("/facts", json=fact, headers={"Idempotency-Key": "ligne-5", **header(keys[name])})
+                answers[(name, attempt)] = (r.status_code, r.json().get("result"))
+    assert answers == {("centre_a", 1): (201, "applied"), ("centre_b", 1): (201, "applied"),
+                       ("centre_a", 2): (200, "duplicate"), ("centre_b", 2): (200, "duplicate")}
+
+
+async def test_security_6_session_counts_are_visible_only_to_their_centre(stacks):
+    # Finding 6 of the security review: any centre read another's live admission counts.
+    intake, intake_dsn, _ = stacks["intake"]
+    keys = await make_keys(intake_dsn)
+    async with running(intake) as client:
+        programme = {"centre_id": str(CENTRE_A), "centre_name": "Centre A", "title": "Dev", "region": "32",
+                     "job_family": "M1805", "duration_months": 7, "capacity": 5, "start_date": "2020-03-02"}
+        created = (await client.post("/programmes", json=programme, headers=header(keys["admin"]))).json()
+        session_id, programme_id = created["first_session_id"], created["programme_id"]
+        b, a = header(keys["centre_b"]), header(keys["centre_a"])
+        asked = await client.get("/sessions", params={"centre_id": str(CENTRE_A)}, headers=b)
+        unfiltered = (await client.get("/sessions", headers=b)).json()
+        one = await client.get(f"/sessions/{session_id}", headers=b)
+        seen_by_b = (await client.get(f"/programmes/{programme_id}", headers=b)).json()
+        own = (await client.get("/sessions", headers=a)).json()
+        seen_by_a = (await client.get(f"/programmes/{programme_id}", headers=a)).json()
+        staff = (await client.get("/sessions", params={"centre_id": str(CENTRE_A)},
+                                  headers=header(keys["manager"]))).json()
+    assert asked.status_code == 403 and one.status_code == 403
+    assert unfiltered["total"] == 0 and seen_by_b.get("sessions") is None and seen_by_b["title"] == "Dev"
+    assert own["total"] == 1 and own["items"][0]["admitted"] == 0 and len(seen_by_a["sessions"]) == 1
+    assert staff["total"] == 1

@@ -1,0 +1,63 @@
+"""Security review, findings about what Parcours writes: files and reports (issue 15, finding 6)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import stat
+import threading
+
+from parcours import report, report_html
+from parcours.up import write_private
+
+
+def _figures(label: str) -> dict:
+    rates = {"value": 0.5, "numerator": 1, "denominator": 2}
+    block = {"counts": dict.fromkeys(report.CSV_COUNTS, 1),
+             "rates": {"admission_rate": rates, "share_bac_or_lower": rates, "share_women": rates,
+                       "share_qpv": rates, "completion_rate": rates, "dropout_rate": rates, "response_rate": rates,
+                       "positive_exit_rate": {"gen_2020": rates}, "share_digital_job": rates,
+                       "share_further_study": rates}}
+    return {"year": 2020, **block, "breakdown": {"by": "programme", "groups": [{"key": "p", "label": label, **block}]}}
+
+
+def test_security_6_csv_cells_that_a_spreadsheet_would_run_are_written_as_text():
+    for formula in ('=HYPERLINK("http://evil.example","clic")', "+33 6 12", "-1+1", "@SUM(A1)", "\t=1"):
+        rows = list(csv.reader(io.StringIO(report.format_csv(_figures(formula)))))
+        assert rows[2][2] == "'" + formula
+    plain = list(csv.reader(io.StringIO(report.format_csv(_figures("Développeur web")))))
+    assert plain[2][2] == "Développeur web" and plain[1][0] == "2020"
+
+
+def test_security_6_a_dollar_in_a_breakdown_label_is_drawn_not_parsed_as_mathtext():
+    # Two `$` made matplotlib read mathtext, and text that is not valid mathtext failed the whole report.
+    svg = report_html.breakdown_chart(_figures("Prix $\\x$")["breakdown"]["groups"], "title",
+                                      ("admission_rate",))
+    assert "<svg" in svg
+
+
+def test_security_6_the_state_file_is_never_readable_by_others_not_even_while_written(tmp_path):
+    path = tmp_path / "stack.json"
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def watch():  # what another user could have seen between the file's creation and a chmod
+        while not stop.is_set():
+            for candidate in tmp_path.iterdir():
+                try:
+                    seen.append(stat.S_IMODE(candidate.stat().st_mode))
+                except FileNotFoundError:
+                    pass
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for _ in range(200):
+            path.unlink(missing_ok=True)  # each write creates the file
+            write_private(path, '{"admin_key": "secret"}' * 1000)
+    finally:
+        stop.set()
+        watcher.join()
+    assert seen and all(mode == 0o600 for mode in seen), {oct(m) for m in seen}
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and "secret" in path.read_text()
