@@ -73,8 +73,8 @@ class Runtime:
         self._tasks.append(asyncio.create_task(every(5, "outbox backlog", self._measure_backlog, self.metrics)))
         if self._refresh is not None:
             refresh = self._refresh
-            self._tasks.append(asyncio.create_task(every(15, "business metrics", lambda: refresh(self.pool),
-                                                         self.metrics)))
+            self._tasks.append(asyncio.create_task(every(s.business_metrics_seconds, "business metrics",
+                                                         lambda: refresh(self.pool), self.metrics)))
         self._kafka_start = asyncio.create_task(self._start_kafka(), name="kafka-start")
         self._kafka_start.add_done_callback(_said_if_failed)
         self._started = True

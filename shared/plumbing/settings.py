@@ -59,6 +59,9 @@ class ServiceSettings(BaseSettings):
     # How often, at most, the relay asks the broker whether its topics still exist before a batch
     # (a broker restarted empty acknowledges writes to topics it lost); at once after a Kafka error.
     relay_topic_check_seconds: float = Field(1.0, ge=0, le=60)
+    # The business gauges (follow-ups by state, key figures of the year) are counted in SQL this often;
+    # they move with the days and the alerts on them wait an hour.
+    business_metrics_seconds: float = Field(60.0, gt=0, le=3600)
     database_pool_size: int = Field(10, ge=1, le=200)
     retry_max_seconds: float = Field(5.0, gt=0, description="Upper bound of the retry backoff")
     log_level: str = "INFO"
