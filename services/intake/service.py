@@ -29,6 +29,7 @@ from shared.contracts import (
     SessionScheduled,
 )
 from shared.contracts.calendar import add_months, civil_date, civil_start
+from shared.plumbing.erasure import erase_kept_copies
 from shared.plumbing.outbox import add_events
 from shared.refusals import Invalid, Missing
 
@@ -381,6 +382,7 @@ async def erase_learner(conn: asyncpg.Connection, learner_id: uuid.UUID) -> dict
     if outcome == "unknown":
         raise NotFound(f"no learner {learner_id}")
     if outcome == "erased":
+        await erase_kept_copies(conn, learner_id)
         now = _now()
         await add_events(conn, [LearnerErased.build(event_id=uuid.uuid4(), occurred_at=now, recorded_at=now,
                                                     producer=PRODUCER, learner_id=learner_id)])

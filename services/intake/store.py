@@ -260,7 +260,7 @@ ON CONFLICT (learner_id, programme_id) DO UPDATE SET status = EXCLUDED.status, c
 # newer (an application) needs them; the pseudonymous facts stay.
 PURGE_CONTACTS = """
 UPDATE candidates c SET first_name = '', last_name = '', email = 'purged-' || c.learner_id || '@erased.invalid',
-       phone = NULL, erased_at = now()
+       phone = NULL, birth_year = 0, erased_at = now()
 WHERE c.erased_at IS NULL
   AND EXISTS (SELECT 1 FROM followup_closures f WHERE f.learner_id = c.learner_id)
   AND NOT EXISTS (SELECT 1 FROM followup_closures f WHERE f.learner_id = c.learner_id AND f.closed_on >= $1)

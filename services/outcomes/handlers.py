@@ -39,6 +39,7 @@ from shared.contracts import (
 )
 from shared.contracts.calendar import civil_date
 from shared.contracts.topics import consumed_by
+from shared.plumbing.erasure import erase_kept_copies
 
 TOPICS = consumed_by("outcomes")
 
@@ -119,6 +120,7 @@ class Projector:
         await self._exits(conn, [e for e in exits if e.event_id not in refused])
         for event in kind(LearnerErased):
             await store.erase_free_text(conn, event.learner_id)
+            await erase_kept_copies(conn, event.learner_id)
         # Attendance, milestones and interruptions do not enter the key figures of v1.
         return refused
 

@@ -25,6 +25,7 @@ from shared.contracts import (
 )
 from shared.contracts.topics import consumed_by
 from shared.plumbing.dispatch import Handler, dispatch
+from shared.plumbing.erasure import erase_kept_copies
 
 TOPICS = consumed_by("progress")
 
@@ -51,6 +52,7 @@ async def _programmes(conn: asyncpg.Connection, events: list[Envelope]) -> None:
 async def _erasures(conn: asyncpg.Connection, events: list[Envelope]) -> None:
     for event in events:
         await store.erase_free_text(conn, event.learner_id)
+        await erase_kept_copies(conn, event.learner_id)
 
 
 async def _decisions(conn: asyncpg.Connection, events: list[Envelope]) -> None:

@@ -269,9 +269,22 @@ WHERE learner_id = $1 AND fact_type = 'interrupted' AND data->>'reason' IS NOT N
 """
 
 
+# The history of corrections keeps what a fact was and became: its free text goes the same way.
+ERASE_CORRECTIONS = """
+UPDATE fact_corrections c SET
+    before = CASE WHEN c.before #> ARRAY['data', k.field] IS NULL THEN c.before
+                  ELSE jsonb_set(c.before, ARRAY['data', k.field], '"(erased)"') END,
+    after = CASE WHEN c.after #> ARRAY['data', k.field] IS NULL THEN c.after
+                 ELSE jsonb_set(c.after, ARRAY['data', k.field], '"(erased)"') END
+FROM facts f, (VALUES ('milestone', 'milestone'), ('interrupted', 'reason')) AS k(fact_type, field)
+WHERE f.event_id = c.event_id AND f.learner_id = $1 AND f.fact_type = k.fact_type
+"""
+
+
 async def erase_free_text(conn, learner_id) -> None:
     await conn.execute(ERASE_MILESTONES, learner_id)
     await conn.execute(ERASE_INTERRUPTION_REASONS, learner_id)
+    await conn.execute(ERASE_CORRECTIONS, learner_id)
 
 
 CENTRE_OF_PROGRAMME = "SELECT centre_id FROM programmes WHERE programme_id = $1"

@@ -354,6 +354,11 @@ class OutcomeRecorded(Envelope):
     data: OutcomeRecordedData
 
 
+# The fields of an event's data that hold free text a centre typed (which may name a person or a
+# place): erased wherever a copy of the event is kept when its learner is erased.
+FREE_TEXT: dict[str, tuple[str, ...]] = {"training.milestone": ("milestone",), "training.interrupted": ("reason",)}
+ERASED = "(erased)"
+
 EVENT_TYPES: dict[tuple[str, int], type[Envelope]] = {
     (cls.EVENT_TYPE, cls.SCHEMA_VERSION): cls
     for cls in (

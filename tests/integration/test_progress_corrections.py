@@ -4,14 +4,16 @@ and corrections reaching the outcomes projection and its key figures."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
+import asyncpg
 import pytest
 
 from services.outcomes.app import create_app as create_outcomes
 from services.outcomes.config import OutcomesSettings
 from services.progress.app import create_app
 from services.progress.config import ProgressSettings
-from shared.contracts import TrainingCorrected
+from shared.contracts import LearnerErased, TrainingCorrected, TrainingMilestoneV2
 from tests.integration import factories as f
 from tests.integration.helpers import events_of, eventually, publish, read_topic, running
 from tests.integration.test_progress import admitted_learner, fact
@@ -148,3 +150,61 @@ async def test_corrections_reach_the_key_figures(outcomes, kafka):
     assert y2021["learners_trained_or_in_training"] == 2  # b is in training again
     assert moved["exit_date"] == "2021-01-15" and moved["observation_date"] == "2021-07-15"
     assert gone.status_code == 404
+
+
+async def _text_of_every_row(dsn: str) -> str:
+    conn = await asyncpg.connect(dsn)
+    try:
+        tables = [r["tablename"] for r in await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        seen = []
+        for table in tables:  # names from the catalog
+            for row in await conn.fetch(f'SELECT * FROM "{table}"'):
+                seen += [v.decode(errors="replace") if isinstance(v, bytes) else str(v) for v in row.values()]
+        return "\n".join(seen)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def dsn(new_database):
+    return new_database("services.progress")
+
+
+async def test_security_4_erasure_reaches_the_outbox_the_corrections_and_the_dead_letters(dsn, kafka):
+    # Finding 4 of the security review: the facts' free text was erased, but not the outbox (published
+    # again by every resync), the corrections' before and after, nor the dead letters.
+    app = create_app(ProgressSettings(database_url=dsn, kafka_bootstrap_servers=kafka, relay_idle_seconds=0.02,
+                                      consumer_batch_timeout_ms=50))
+    async with running(app) as client:
+        learner, programme = await admitted_learner(client, kafka)
+        await client.post("/facts", json=fact(learner, programme, "started", "2020-03-02T09:00:00Z"))
+        milestone = await client.post("/facts", json=fact(learner, programme, "milestone", "2020-04-01T09:00:00Z",
+                                                          milestone="Stage chez Dupont SARL"))
+        await client.post("/facts", json=fact(learner, programme, "interrupted", "2020-04-06T09:00:00Z",
+                                              reason="hospitalisée à Lille"))
+        amended = await client.post(f"/facts/{milestone.json()['event_id']}/corrections",
+                                    json={"action": "amend", "milestone": "Stage chez Martin et fils"})
+        assert amended.status_code == 201
+        enrolment_id = uuid.uuid4()
+        kept = TrainingMilestoneV2.build(**f.envelope(learner, programme, "2020-04-02T09:00:00", "progress"), data={
+            "enrolment_id": enrolment_id, "application_id": enrolment_id, "milestone": "Projet secret Durand"})
+        pool = app.state.runtime.pool
+        await pool.execute(
+            "INSERT INTO dead_letters (topic, partition, \"offset\", key, payload, reason, error) "
+            "VALUES ('parcours.training', 0, 1, $1, $2, 'refused', 'test'), "
+            "('parcours.training', 0, 2, $1, $3, 'undecodable', 'test')",
+            str(learner).encode(), kept.model_dump_json().encode(), b"\xff Durand \xfe")
+        before = await _text_of_every_row(dsn)
+        now = datetime.now(UTC)
+        await publish(kafka, [LearnerErased.build(event_id=uuid.uuid4(), occurred_at=now, recorded_at=now,
+                                                  producer="intake", learner_id=learner)])
+
+        async def erased():
+            return await pool.fetchval("SELECT count(*) FROM processed_events WHERE event_type = 'learner.erased'")
+        await eventually(erased)
+        after = await _text_of_every_row(dsn)
+        enrolment = (await client.get(f"/enrolments/{learner}/{programme}")).json()
+    for text in ("Dupont", "Lille", "Martin", "Durand"):
+        assert text in before and text not in after, text
+    assert enrolment["state"] == "interrupted" and len(enrolment["facts"]) == 3  # the facts stay

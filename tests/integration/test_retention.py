@@ -49,6 +49,11 @@ async def test_contact_details_are_purged_after_the_retention_period(app, kafka)
         contacts = {name: (await client.get(f"/learners/{a['learner_id']}/contact")).status_code
                     for name, a in (("old", old), ("recent", recent), ("open", still))}
         application = (await client.get(f"/applications/{old['application_id']}")).json()
+        birth_years = {name: await pool.fetchval("SELECT birth_year FROM candidates WHERE learner_id = $1",
+                                                 uuid.UUID(a["learner_id"]))
+                       for name, a in (("old", old), ("recent", recent))}
     assert (purged, again) == (1, 0)
+    # Finding 4 of the security review: the purge kept the birth year.
+    assert birth_years["old"] == 0 and birth_years["recent"] > 1900
     assert contacts == {"old": 404, "recent": 200, "open": 200}
     assert application["status"] == "submitted"  # the anonymous facts stay

@@ -61,3 +61,19 @@ def test_security_6_the_state_file_is_never_readable_by_others_not_even_while_wr
         watcher.join()
     assert seen and all(mode == 0o600 for mode in seen), {oct(m) for m in seen}
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and "secret" in path.read_text()
+
+
+def test_security_4_kept_copies_lose_their_free_text_and_nothing_else():
+    import json
+
+    from shared.plumbing.erasure import redacted
+
+    milestone = {"event_type": "training.milestone", "data": {"milestone": "Stage chez Dupont", "enrolment_id": "e"}}
+    exited = {"event_type": "training.exited", "data": {"reason": "certified"}}
+    interrupted = {"event_type": "training.interrupted", "data": {"reason": None}}
+    assert json.loads(redacted(json.dumps(milestone).encode()))["data"] == {"milestone": "(erased)",
+                                                                           "enrolment_id": "e"}
+    assert redacted(json.dumps(exited).encode()) is None  # an exit reason is a code, not free text
+    assert redacted(json.dumps(interrupted).encode()) is None
+    assert redacted(redacted(json.dumps(milestone).encode())) is None  # erasing twice changes nothing
+    assert redacted(b"\xff not an event \xfe") == b"(erased)" and redacted(b"(erased)") is None
