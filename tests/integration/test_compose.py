@@ -25,11 +25,17 @@ COMPOSE = shutil.which("docker-compose")
 needs_compose = needs("docker-compose", package="docker-compose")
 
 
-def compose(*args: str, variables: dict[str, str] | None = None, tmp_path: Path) -> subprocess.CompletedProcess:
-    """`docker-compose ... config` with no compose variable but `variables` (neither the shell's nor a .env)."""
+# The secrets compose refuses to start without (deploy/README.md puts them in .env).
+SECRETS = {"POSTGRES_PASSWORD": "a-test-secret", "GRAFANA_ADMIN_PASSWORD": "another-test-secret"}
+
+
+def compose(*args: str, variables: dict[str, str] | None = None, tmp_path: Path,
+            secrets: bool = True) -> subprocess.CompletedProcess:
+    """`docker-compose ... config` with no compose variable but `variables` and, unless told otherwise, the
+    secrets (neither the shell's nor a .env)."""
     empty = tmp_path / "empty.env"
     empty.write_text("")
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **(variables or {})}
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **(SECRETS if secrets else {}), **(variables or {})}
     return subprocess.run(
         [COMPOSE, "--project-directory", str(ROOT), "-f", str(ROOT / "docker-compose.yml"), "--env-file", str(empty),
          *args, "config"],
@@ -104,8 +110,28 @@ def test_docker_compose_config_accepts_the_file(tmp_path):
     done = compose("--profile", "cluster", tmp_path=tmp_path, variables=cluster_variables())
     assert done.returncode == 0, done.stderr
     plain = subprocess.run([COMPOSE, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], cwd=ROOT,
-                           capture_output=True, text=True, timeout=120)
+                           capture_output=True, text=True, timeout=120, env={**os.environ, **SECRETS})
     assert plain.returncode == 0, plain.stderr
+
+
+@needs_compose
+def test_security_5_compose_refuses_to_start_without_its_secrets_and_keeps_monitoring_on_the_host(tmp_path):
+    # Finding 5 of the security review: Grafana admin/admin published on every interface, Prometheus
+    # without authentication, the databases' password "parcours" by default.
+    refused = compose(tmp_path=tmp_path, secrets=False)
+    assert refused.returncode != 0
+    assert "POSTGRES_PASSWORD" in refused.stderr or "GRAFANA_ADMIN_PASSWORD" in refused.stderr, refused.stderr
+    for missing in SECRETS:
+        alone = compose(tmp_path=tmp_path, secrets=False, variables={k: v for k, v in SECRETS.items() if k != missing})
+        assert alone.returncode != 0 and missing in alone.stderr, alone.stderr
+    config = rendered(tmp_path)
+    for name in ("prometheus", "grafana"):
+        ports = config["services"][name]["ports"]  # this docker-compose writes short forms for host-bound ports
+        assert ports and all((p.get("host_ip") if isinstance(p, dict) else p.split(":")[0]) == "127.0.0.1"
+                             for p in ports), (name, ports)
+    assert config["services"]["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "another-test-secret"
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert ":-parcours}" not in text and ":-admin}" not in text
 
 
 def test_variables_read_are_the_ones_pydantic_settings_reads(monkeypatch):
