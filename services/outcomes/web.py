@@ -6,6 +6,7 @@ cases as the JSON API.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from importlib import resources
 from urllib.parse import quote
 from uuid import UUID
@@ -16,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from services.outcomes import domain, service, store
+from services.outcomes import domain, service, sessions, store
 from services.outcomes.schemas import AttemptIn, CloseIn, OutcomeIn
 from services.outcomes.unit import PgUnit
 from shared.contracts import vocabulary
@@ -31,9 +32,39 @@ POLICY: auth.Policy = {
     ("POST", "/staff/followups/{followup_id}/outcome"): STAFF,
     ("POST", "/staff/followups/{followup_id}/close"): STAFF,
 }
-COOKIE = "parcours_key"
-router = APIRouter(prefix="/staff", include_in_schema=False, dependencies=[Depends(auth.guard(POLICY))])
-templates = Jinja2Templates(directory=str(resources.files("services.outcomes") / "templates"))
+LEGACY_COOKIE = "parcours_key"  # the key itself, before sessions: cleared at sign-in and sign-out
+
+
+async def _staff_session(request: Request) -> None:
+    """The signed-in staff member, from her session cookie; the guard that follows takes her principal
+    (a key in a header works too, for tools). A session whose key no longer authenticates ends."""
+    session_id = request.cookies.get(sessions.COOKIE)
+    if not session_id:
+        return
+    s = request.app.state.settings
+    async with _pool(request).acquire() as conn:
+        session = await sessions.find(conn, session_id, timedelta(minutes=s.staff_session_idle_minutes),
+                                      timedelta(hours=s.staff_session_hours))
+        if session is None:
+            return
+        try:
+            principal = await request.app.state.keys.principal_for_token(_pool(request), session.key)
+        except auth.Unauthenticated:
+            await sessions.end(conn, session_id)
+            return
+    request.state.session = session
+    request.state.principal = principal
+
+
+def _csrf(request: Request) -> dict:
+    session = getattr(request.state, "session", None)
+    return {"csrf": session.csrf if session else "", "signed_in": session is not None}
+
+
+router = APIRouter(prefix="/staff", include_in_schema=False,
+                   dependencies=[Depends(_staff_session), Depends(auth.guard(POLICY))])
+templates = Jinja2Templates(directory=str(resources.files("services.outcomes") / "templates"),
+                            context_processors=[_csrf])
 
 STATUS_CHOICES = [("open", "due, attempted or overdue"), ("overdue", "overdue"), ("due", "due"),
                   ("attempted", "attempted"), ("scheduled", "scheduled"), ("unreachable", "unreachable"),
@@ -64,22 +95,36 @@ async def login_page(request: Request, error: str | None = None):
 
 @router.post("/login")
 async def login(request: Request):
-    """Check the staff member's key once and keep it in an HttpOnly cookie for the staff pages."""
+    """Check the staff member's key once and open a session: the cookie holds its random id, never the key."""
     token = str((await request.form()).get("key", "")).strip()
     try:
         principal = await request.app.state.keys.principal_for_token(_pool(request), token)
         auth.allow(principal, *STAFF)
     except (auth.Unauthenticated, auth.Forbidden) as exc:
         return await login_page(request, error=str(exc))
+    s = request.app.state.settings
+    async with _pool(request).acquire() as conn:
+        session = await sessions.start(conn, principal.key_id, token)
     response = RedirectResponse("/staff", status_code=303)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/staff")
+    response.set_cookie(sessions.COOKIE, session.session_id, httponly=True, samesite="strict", path="/staff",
+                        secure=s.staff_cookie_secure, max_age=int(s.staff_session_hours * 3600))
+    response.delete_cookie(LEGACY_COOKIE, path="/staff")
     return response
 
 
 @router.post("/logout")
-async def logout():
+async def logout(request: Request):
+    """End the session (it no longer opens anything, even with the cookie kept) and clear the cookie."""
+    session = getattr(request.state, "session", None)
+    if session is not None:
+        if not sessions.same_csrf(session, (await request.form()).get("csrf")):
+            return HTMLResponse("<p>This form has expired. <a href='/staff'>Back to the worklist</a></p>",
+                                status_code=403)
+        async with _pool(request).acquire() as conn:
+            await sessions.end(conn, session.session_id)
     response = RedirectResponse("/staff/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/staff")
+    response.delete_cookie(sessions.COOKIE, path="/staff")
+    response.delete_cookie(LEGACY_COOKIE, path="/staff")
     return response
 
 
@@ -100,7 +145,8 @@ async def worklist(request: Request, status: str = Query("open", max_length=20),
 async def _contact(request: Request, learner_id: UUID) -> tuple[dict | None, str | None]:
     """Contact details come from intake at the moment they are shown; they are never stored here."""
     url = f"{request.app.state.settings.intake_url.rstrip('/')}/learners/{learner_id}/contact"
-    token = auth.token_of(request)
+    session = getattr(request.state, "session", None)
+    token = session.key if session else auth.token_of(request)
     # With the staff member's own key: intake decides whether they may see it.
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
@@ -148,7 +194,12 @@ LIST_FIELDS = ("situations",)
 
 async def _submit(request: Request, followup_id: UUID, model, action, after: str):
     sent = await request.form()
-    form = {k: v for k, v in sent.items() if v != "" and k not in LIST_FIELDS}
+    session = getattr(request.state, "session", None)
+    if session is not None and not sessions.same_csrf(session, sent.get("csrf")):
+        # A form posted from elsewhere (another site, another port of this host) with her cookie.
+        return await _page(request, followup_id, 403, error="This form has expired or was not sent from this page: "
+                                                             "nothing was recorded. Reload the page and send it again.")
+    form = {k: v for k, v in sent.items() if v != "" and k not in (*LIST_FIELDS, "csrf")}
     form |= {k: sent.getlist(k) for k in LIST_FIELDS if k in model.model_fields and sent.getlist(k)}
     try:
         body = model.model_validate(form)

@@ -125,7 +125,8 @@ def token_of(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip()
-    return request.headers.get("x-api-key") or request.cookies.get("parcours_key")
+    # Never a cookie: the staff page's session cookie opens the staff pages only (services/outcomes/sessions.py).
+    return request.headers.get("x-api-key")
 
 
 def allow(principal: Principal, *roles: str) -> Principal:
@@ -152,7 +153,8 @@ def guard(policy: Policy):
             raise Forbidden("this route has no access policy")
         if roles == PUBLIC:
             return
-        principal = await request.app.state.keys.principal(request)
+        # A principal already set comes from a staff session (outcomes' staff pages); else the request's key.
+        principal = getattr(request.state, "principal", None) or await request.app.state.keys.principal(request)
         request.state.principal = allow(principal, *roles)
 
     return check

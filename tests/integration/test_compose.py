@@ -168,7 +168,9 @@ def test_every_parcours_service_variable_is_read_by_its_settings_class(tmp_path,
             monkeypatch.setenv(key, value)
         read = settings().model_dump()
         for key, value in environment.items():
-            assert str(read[read_by[key]]) == value, f"{name}: {key}={value} but {settings.__name__} reads " \
+            seen = read[read_by[key]]
+            seen = str(seen).lower() if isinstance(seen, bool) else str(seen)
+            assert seen == value, f"{name}: {key}={value} but {settings.__name__} reads " \
                                                      f"{read_by[key]}={read[read_by[key]]!r}"
         if name != "topics":
             assert read["host"] == "0.0.0.0", f"{name} must listen on every interface in its container"
