@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -17,6 +18,7 @@ from services.intake.responses import (
     CentreOut,
     CentrePage,
     ContactOut,
+    ContactReadPage,
     DecisionOut,
     ErasureOut,
     ModeOut,
@@ -55,7 +57,8 @@ POLICY: auth.Policy = {
     ("GET", "/applications"): ("centre",), ("GET", "/applications/{application_id}"): ("centre",),
     ("GET", "/applications/{application_id}/transitions"): ("centre",),
     ("POST", "/applications/{application_id}/decision"): ("centre",), ("POST", "/decisions/batch"): ("centre",),
-    ("GET", "/learners/{learner_id}/contact"): ("followup",), ("DELETE", "/learners/{learner_id}"): auth.ADMIN_ONLY,
+    ("GET", "/learners/{learner_id}/contact"): ("followup",),
+    ("GET", "/contact-reads"): auth.ADMIN_ONLY, ("DELETE", "/learners/{learner_id}"): auth.ADMIN_ONLY,
 }
 router = APIRouter(dependencies=[Depends(auth.guard(POLICY))])
 
@@ -378,11 +381,21 @@ def _decision_result(outcome):
 @router.get("/learners/{learner_id}/contact", response_model=ContactOut, tags=["learners"], responses=problems(404),
             summary="A learner's contact details, for the follow-up staff at the moment they call")
 async def get_contact(learner_id: UUID, request: Request):
-    async with _pool(request).acquire() as conn:
+    async with _pool(request).acquire() as conn, conn.transaction():
         contact = await store.get_contact(conn, learner_id)
+        if contact is not None:  # every answered read is logged: who, whom, when
+            await store.log_contact_read(conn, learner_id, auth.principal_of(request).key_id)
     if contact is None:
         return problem(404, "not_found", f"no contact details for learner {learner_id}")
     return contact
+
+
+@router.get("/contact-reads", response_model=ContactReadPage, tags=["learners"],
+            summary="Who read contact details, whose and when (the access log), latest first")
+async def list_contact_reads(request: Request, learner_id: UUID | None = None, since: datetime | None = None,
+                             limit: Limit = 100) -> dict:
+    async with _pool(request).acquire() as conn:
+        return {"items": await store.contact_reads(conn, learner_id, since, limit)}
 
 
 @router.delete("/learners/{learner_id}", response_model=ErasureOut, tags=["learners"], responses=problems(404),

@@ -168,3 +168,15 @@ class ContactOut(BaseModel):
 class ErasureOut(BaseModel):
     learner_id: UUID
     result: Literal["erased", "already_erased"]
+
+
+class ContactReadOut(BaseModel):
+    learner_id: UUID
+    key_id: UUID | None = Field(None, description="The key that read them (none when keys are turned off)")
+    key_name: str | None = None
+    role: str | None = None
+    read_at: datetime
+
+
+class ContactReadPage(BaseModel):
+    items: list[ContactReadOut]

@@ -214,6 +214,23 @@ async def get_contact(conn, learner_id) -> dict | None:
     return dict(row) if row else None
 
 
+LOG_CONTACT_READ = "INSERT INTO contact_reads (learner_id, key_id) VALUES ($1, $2)"
+CONTACT_READS = """
+SELECT r.learner_id, r.key_id, k.name AS key_name, k.role, r.read_at
+FROM contact_reads r LEFT JOIN api_keys k USING (key_id)
+WHERE ($1::uuid IS NULL OR r.learner_id = $1) AND ($2::timestamptz IS NULL OR r.read_at >= $2)
+ORDER BY r.read_at DESC, r.id DESC LIMIT $3
+"""
+
+
+async def log_contact_read(conn, learner_id, key_id) -> None:
+    await conn.execute(LOG_CONTACT_READ, learner_id, key_id)
+
+
+async def contact_reads(conn, learner_id, since, limit: int) -> list[dict]:
+    return [dict(r) for r in await conn.fetch(CONTACT_READS, learner_id, since, limit)]
+
+
 async def count_by_status(conn) -> dict[str, int]:
     return {r["status"]: r["n"] for r in await conn.fetch(COUNT_BY_STATUS)}
 

@@ -242,3 +242,31 @@ async def test_security_6_session_counts_are_visible_only_to_their_centre(stacks
     assert unfiltered["total"] == 0 and seen_by_b.get("sessions") is None and seen_by_b["title"] == "Dev"
     assert own["total"] == 1 and own["items"][0]["admitted"] == 0 and len(seen_by_a["sessions"]) == 1
     assert staff["total"] == 1
+
+
+async def test_security_6_every_contact_read_is_logged_for_the_administrator(stacks):
+    # Finding 6 of the security review: a follow-up key read anyone's contact details with no trace.
+    intake, intake_dsn, _ = stacks["intake"]
+    keys = await make_keys(intake_dsn)
+    async with running(intake) as client:
+        programme = {"centre_id": str(CENTRE_A), "centre_name": "Centre A", "title": "Dev", "region": "32",
+                     "job_family": "M1805", "duration_months": 7, "capacity": 5, "start_date": "2020-03-02"}
+        programme_id = (await client.post("/programmes", json=programme,
+                                          headers=header(keys["admin"]))).json()["programme_id"]
+        application = {"programme_id": programme_id, "submitted_at": "2020-01-15T10:00:00+01:00", "candidate": {
+            "first_name": "Ada", "last_name": "L", "email": "ada.log@example.org", "birth_year": 1998,
+            "gender": "female", "education_level": "4", "qpv": False, "zrr": False, "job_seeker": True,
+            "region": "32"}}
+        learner = (await client.post("/applications", json=application,
+                                     headers=header(keys["centre_a"]))).json()["learner_id"]
+        before = (await client.get("/contact-reads", headers=header(keys["admin"]))).json()["items"]
+        assert (await client.get(f"/learners/{learner}/contact", headers=header(keys["followup"]))).status_code == 200
+        assert (await client.get(f"/learners/{uuid.uuid4()}/contact",
+                                 headers=header(keys["followup"]))).status_code == 404  # nothing read, nothing logged
+        log = (await client.get("/contact-reads", params={"learner_id": learner},
+                                headers=header(keys["admin"]))).json()["items"]
+        refused = [(await client.get("/contact-reads", headers=header(keys[who]))).status_code
+                   for who in ("followup", "centre_a", "manager")]
+    assert before == []
+    assert [(r["learner_id"], r["key_name"], r["role"]) for r in log] == [(learner, "followup", "followup")]
+    assert refused == [403, 403, 403]
