@@ -71,6 +71,11 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
+def _acting(request: Request, declared: str) -> str:
+    """The actor a transition records: the key's holder, the X-Actor header beside it ("api": none sent)."""
+    return auth.acting(auth.principal_of(request), None if declared == "api" else declared) or declared
+
+
 def _pool(request: Request):
     return request.app.state.runtime.pool
 
@@ -227,7 +232,7 @@ async def get_session(session_id: UUID, request: Request):
 async def submit_application(body: ApplicationIn, request: Request, response: Response, actor: Actor = "api"):
     async with _pool(request).acquire() as conn, conn.transaction():
         await _own_programme(conn, request, body.programme_id)
-        application, created = await service.submit_application(conn, body, actor)
+        application, created = await service.submit_application(conn, body, _acting(request, actor))
     if not created:
         response.status_code = 200
     return application
@@ -240,7 +245,7 @@ async def submit_application(body: ApplicationIn, request: Request, response: Re
     openapi_extra={"requestBody": {"content": {"application/json": {"example": {"items": [APPLICATION_EXAMPLE]}}}}},
 )
 async def submit_applications(body: BatchIn, request: Request, actor: Actor = "api") -> dict:
-    submit = _submit_as(auth.principal_of(request), actor)
+    submit = _submit_as(auth.principal_of(request), _acting(request, actor))
     return summarise(await run_batch_at_once(_pool(request), body.items, ApplicationIn, submit,
                                              (DomainError, auth.Forbidden)))
 
@@ -330,7 +335,8 @@ async def get_transitions(application_id: UUID, request: Request):
 async def decide(application_id: UUID, body: DecisionIn, request: Request, actor: Actor = "api"):
     async with _pool(request).acquire() as conn, conn.transaction():
         await _own_application(conn, request, application_id)
-        application, _, promoted = await service.decide_application(PgUnit(conn), application_id, body, actor)
+        application, _, promoted = await service.decide_application(PgUnit(conn), application_id, body,
+                                                                    _acting(request, actor))
     return application | {"promoted_application_id": promoted}
 
 
@@ -341,7 +347,7 @@ async def decide(application_id: UUID, body: DecisionIn, request: Request, actor
                  {"application_id": "2a3b4c5d-6e7f-4809-9a1b-2c3d4e5f6a7b", "decision": "admitted",
                   "decided_at": "2020-02-01T09:00:00+01:00"}]}}}}})
 async def decide_batch(body: BatchIn, request: Request, actor: Actor = "api") -> dict:
-    decide = _decide_as(auth.principal_of(request), actor)
+    decide = _decide_as(auth.principal_of(request), _acting(request, actor))
     return summarise(await run_batch_at_once(_pool(request), body.items, DecisionItemIn, decide,
                                              (DomainError, auth.Forbidden)))
 

@@ -207,7 +207,9 @@ async def _submit(request: Request, followup_id: UUID, model, action, after: str
         return await _page(request, followup_id, 422, error=_form_error(exc))
     try:
         async with _pool(request).acquire() as conn, conn.transaction():
-            await action(PgUnit(conn), followup_id, body, today=request.app.state.clock())
+            signed = body.model_copy(update={"staff": auth.acting(auth.principal_of(request), body.staff)}) \
+                if "staff" in type(body).model_fields else body
+            await action(PgUnit(conn), followup_id, signed, today=request.app.state.clock())
     except domain.DomainError as exc:
         return await _page(request, followup_id, status_of(exc), error=str(exc))
     if after == "worklist":

@@ -26,7 +26,7 @@ ON CONFLICT (key_id) DO NOTHING
 """
 REVOKE_KEY = "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL RETURNING key_id"
 LIST_KEYS = "SELECT key_id, name, role, centre_id, created_at, expires_at, revoked_at FROM api_keys ORDER BY created_at"
-FIND_KEY = "SELECT key_id, role, centre_id, expires_at, revoked_at FROM api_keys WHERE key_hash = $1"
+FIND_KEY = "SELECT key_id, name, role, centre_id, expires_at, revoked_at FROM api_keys WHERE key_hash = $1"
 
 
 class Unauthenticated(Exception):
@@ -45,6 +45,7 @@ class Principal:
     key_id: uuid.UUID | None
     role: str
     centre_id: uuid.UUID | None = None
+    name: str | None = None  # the key's name: who holds it
 
     def may_touch_centre(self, centre_id) -> bool:
         return self.role != "centre" or (centre_id is not None and centre_id == self.centre_id)
@@ -117,7 +118,7 @@ class _Expiring:
 def _principal(row) -> Principal | _Expiring | None:
     if row is None or row["revoked_at"] is not None:
         return None
-    principal = Principal(row["key_id"], row["role"], row["centre_id"])
+    principal = Principal(row["key_id"], row["role"], row["centre_id"], row["name"])
     return _Expiring(principal, row["expires_at"]) if row["expires_at"] else principal
 
 
@@ -158,6 +159,14 @@ def guard(policy: Policy):
         request.state.principal = allow(principal, *roles)
 
     return check
+
+
+def acting(principal: Principal, declared: str | None) -> str | None:
+    """Who acts, as recorded: the key's holder, with what the request declares (X-Actor, a staff name)
+    beside it, never instead of it. Without keys (turned off), what is declared."""
+    if principal.name is None:
+        return declared
+    return principal.name if not declared else f"{declared} (key: {principal.name})"
 
 
 def principal_of(request: Request) -> Principal:

@@ -270,3 +270,26 @@ async def test_security_6_every_contact_read_is_logged_for_the_administrator(sta
     assert before == []
     assert [(r["learner_id"], r["key_name"], r["role"]) for r in log] == [(learner, "followup", "followup")]
     assert refused == [403, 403, 403]
+
+
+async def test_security_6_a_transition_records_the_keys_holder_and_the_declared_actor_beside_it(stacks):
+    intake, intake_dsn, _ = stacks["intake"]
+    keys = await make_keys(intake_dsn)
+    async with running(intake) as client:
+        programme = {"centre_id": str(CENTRE_A), "centre_name": "Centre A", "title": "Dev", "region": "32",
+                     "job_family": "M1805", "duration_months": 7, "capacity": 5, "start_date": "2020-03-02"}
+        programme_id = (await client.post("/programmes", json=programme,
+                                          headers=header(keys["admin"]))).json()["programme_id"]
+        application = {"programme_id": programme_id, "submitted_at": "2020-01-15T10:00:00+01:00", "candidate": {
+            "first_name": "Ada", "last_name": "L", "email": "ada.actor@example.org", "birth_year": 1998,
+            "gender": "female", "education_level": "4", "qpv": False, "zrr": False, "job_seeker": True,
+            "region": "32"}}
+        centre = header(keys["centre_a"])
+        created = (await client.post("/applications", json=application,
+                                     headers={**centre, "X-Actor": "staff:lille-0042"})).json()
+        await client.post(f"/applications/{created['application_id']}/decision", headers=centre,
+                          json={"decision": "admitted", "decided_at": "2020-02-01T09:00:00Z"})
+        transitions = (await client.get(f"/applications/{created['application_id']}/transitions",
+                                        headers=centre)).json()
+    assert [(t["status"], t["actor"]) for t in transitions] == [
+        ("submitted", "staff:lille-0042 (key: centre_a)"), ("admitted", "centre_a")]

@@ -127,3 +127,22 @@ async def test_security_2_a_form_without_its_csrf_token_records_nothing(dsn, kaf
     assert forged.status_code == 403 and wrong.status_code == 403 and "nothing was recorded" in forged.text
     assert sent.status_code == 303
     assert len(detail["attempts"]) == 1
+
+
+async def test_security_6_the_acting_person_is_the_keys_holder_with_what_is_declared_beside_it(dsn, kafka):
+    # Finding 6 of the security review: `staff` and X-Actor were self-declared, not the key's holder.
+    keys = await make_keys(dsn)
+    await journey(kafka)
+    async with running(staff_app(dsn, kafka)) as client:
+        followup = await followup_id(client, keys["admin"])
+        followup_key = {"Authorization": f"Bearer {keys['followup']}"}
+        await client.post(f"/followups/{followup}/attempts", headers=followup_key,
+                          json={"channel": "phone", "attempted_on": "2021-03-05", "result": "no_answer",
+                                "staff": "Someone Else"})
+        await sign_in(client, keys["followup"])
+        page = (await client.get(f"/staff/followups/{followup}")).text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        await client.post(f"/staff/followups/{followup}/attempts", follow_redirects=False, data={
+            "channel": "sms", "attempted_on": "2021-03-06", "result": "no_answer", "csrf": csrf})
+        detail = (await client.get(f"/followups/{followup}", headers=followup_key)).json()
+    assert [a["staff"] for a in detail["attempts"]] == ["Someone Else (key: followup)", "followup"]
