@@ -47,8 +47,11 @@ async def test_an_impossible_transition_waits_in_the_dlq_and_is_replayed_after_t
         assert listed.returncode == 0, listed.stderr
         assert "training.exited refused" in listed.stdout and "never started" in listed.stdout
         assert listed.stdout.strip().endswith("1 dead letter(s)")
-        dlq = await read_topic(kafka, "parcours.training.dlq")
-        assert any(r.key == str(learner).encode() and dict(r.headers)["dlq_reason"] == b"refused" for r in dlq)
+
+        async def dead_lettered():  # the .dlq copy leaves through the outbox, after the commit
+            dlq = await read_topic(kafka, "parcours.training.dlq")
+            return any(r.key == str(learner).encode() and dict(r.headers)["dlq_reason"] == b"refused" for r in dlq)
+        await eventually(dead_lettered, timeout=20)
 
         # The fix: the missing start arrives; then the exit is re-driven.
         await publish(kafka, [f.started(learner, p)])
