@@ -130,8 +130,17 @@ def test_security_5_compose_refuses_to_start_without_its_secrets_and_keeps_monit
         assert ports and all((p.get("host_ip") if isinstance(p, dict) else p.split(":")[0]) == "127.0.0.1"
                              for p in ports), (name, ports)
     assert config["services"]["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "another-test-secret"
+
+
+def test_security_5_the_compose_file_names_no_default_secret_and_binds_monitoring_to_the_host():
+    # The same finding, read from the file itself: runs where docker-compose is not installed too.
     text = (ROOT / "docker-compose.yml").read_text()
     assert ":-parcours}" not in text and ":-admin}" not in text
+    for secret in SECRETS:
+        assert re.search(r"\$\{" + secret + r":\?[^}]+\}", text), f"{secret} must be required (${{{secret}:?...}})"
+    services = load_yaml(text)["services"]
+    for name in ("prometheus", "grafana"):
+        assert all(str(port).startswith("${MONITORING_BIND:-127.0.0.1}:") for port in services[name]["ports"]), name
 
 
 def test_variables_read_are_the_ones_pydantic_settings_reads(monkeypatch):
