@@ -9,24 +9,14 @@ import asyncpg
 
 from services.intake import store
 from shared.contracts import (
+    TRAINING_CORRECTED,
+    TRAINING_EXITED,
+    TRAINING_PROGRESS,
+    TRAINING_STARTED,
     TRAINING_V2,
     Envelope,
     FollowupClosed,
     OutcomeRecorded,
-    TrainingAttendance,
-    TrainingAttendanceV2,
-    TrainingCorrected,
-    TrainingCorrectedV2,
-    TrainingExited,
-    TrainingExitedV2,
-    TrainingInterrupted,
-    TrainingInterruptedV2,
-    TrainingMilestone,
-    TrainingMilestoneV2,
-    TrainingResumed,
-    TrainingResumedV2,
-    TrainingStarted,
-    TrainingStartedV2,
 )
 from shared.contracts.topics import consumed_by
 from shared.plumbing.dispatch import Handler, dispatch
@@ -44,7 +34,7 @@ async def _starts(conn: asyncpg.Connection, events: list[Envelope]) -> None:
     """The starts, and the corrections that move or void one, in one statement, in the order consumed."""
     starts, starts_v1 = [], []
     for event in events:
-        started_at = event.data.started_at if isinstance(event, CORRECTED) else event.occurred_at
+        started_at = event.data.started_at if isinstance(event, TRAINING_CORRECTED) else event.occurred_at
         if not isinstance(event, TRAINING_V2):
             starts_v1.append((event.learner_id, event.programme_id, started_at))
         elif event.data.application_id is not None:  # an enrolment continued after a transfer has none
@@ -58,16 +48,12 @@ async def _closures(conn: asyncpg.Connection, events: list[Envelope]) -> None:
                                    event.data.closed_on)
 
 
-CORRECTED = (TrainingCorrected, TrainingCorrectedV2)
 # Who takes each contract class intake consumes; and what it consumes but needs nothing from.
 HANDLERS: dict[type[Envelope], Handler] = {
-    TrainingStarted: _starts, TrainingStartedV2: _starts, TrainingCorrected: _starts, TrainingCorrectedV2: _starts,
+    **dict.fromkeys(TRAINING_STARTED + TRAINING_CORRECTED, _starts),
     FollowupClosed: _closures,
 }
-IGNORED: tuple[type[Envelope], ...] = (
-    TrainingAttendance, TrainingAttendanceV2, TrainingMilestone, TrainingMilestoneV2, TrainingInterrupted,
-    TrainingInterruptedV2, TrainingResumed, TrainingResumedV2, TrainingExited, TrainingExitedV2, OutcomeRecorded,
-)
+IGNORED: tuple[type[Envelope], ...] = (*TRAINING_PROGRESS, *TRAINING_EXITED, OutcomeRecorded)
 
 
 async def apply(conn: asyncpg.Connection, event: Envelope) -> None:

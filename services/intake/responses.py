@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.schemas import CENTRE_EXAMPLE, PROGRAMME_EXAMPLE
+from shared.plumbing.schemas import BatchOut as SharedBatchOut
 
 
 class ApplicationOut(BaseModel):
@@ -149,10 +150,7 @@ class ItemResult(BaseModel):
     errors: list[dict] | None = None
 
 
-class BatchOut(BaseModel):
-    results: list[ItemResult]
-    accepted: int
-    refused: int
+BatchOut = SharedBatchOut[ItemResult]
 
 
 class ContactOut(BaseModel):

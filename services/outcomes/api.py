@@ -49,8 +49,11 @@ def _pool(request: Request):
     return request.app.state.runtime.pool
 
 
-def _signed(request: Request, body):
-    """The body with the acting person as recorded: the key's holder, the declared `staff` beside it."""
+def signed(request: Request, body):
+    """The body with the acting person as recorded: the key's holder, the declared `staff` beside it
+    (bodies without a `staff` field as they are)."""
+    if "staff" not in type(body).model_fields:
+        return body
     return body.model_copy(update={"staff": auth.acting(auth.principal_of(request), body.staff)})
 
 
@@ -109,7 +112,7 @@ async def get_followup(followup_id: UUID, request: Request):
              responses=problems(404, 409), tags=["follow-up"],
              summary="Log a contact attempt (a refusal closes the follow-up)")
 async def log_attempt(followup_id: UUID, body: AttemptIn, request: Request):
-    return await _in_transaction(request, service.log_attempt, followup_id, _signed(request, body))
+    return await _in_transaction(request, service.log_attempt, followup_id, signed(request, body))
 
 
 @router.post("/followups/{followup_id}/outcome", status_code=201, response_model=OutcomeResult,
@@ -118,14 +121,14 @@ async def log_attempt(followup_id: UUID, body: AttemptIn, request: Request):
              description="Refused (409 not_due) before the window opens; accepted and flagged late after it closed. "
              "Tick every situation true at the date in `situations`: the first by priority counts.")
 async def record_outcome(followup_id: UUID, body: OutcomeIn, request: Request):
-    return await _in_transaction(request, service.record_outcome, followup_id, _signed(request, body))
+    return await _in_transaction(request, service.record_outcome, followup_id, signed(request, body))
 
 
 @router.put("/followups/{followup_id}/outcome", response_model=OutcomeResult, responses=problems(404, 409, 422),
             tags=["follow-up"],
             summary="Correct the recorded outcome (the history is kept; the figures use the latest)")
 async def correct_outcome(followup_id: UUID, body: OutcomeIn, request: Request):
-    return await _in_transaction(request, service.correct_outcome, followup_id, _signed(request, body))
+    return await _in_transaction(request, service.correct_outcome, followup_id, signed(request, body))
 
 
 @router.post("/followups/{followup_id}/close", response_model=FollowupOut, responses=problems(404, 409, 422),
@@ -159,21 +162,21 @@ async def get_followup_of(learner_id: UUID, programme_id: UUID, request: Request
              tags=["follow-up"], summary="Log a contact attempt, by "
              "learner and programme", description=BY_LEARNER_HELP)
 async def log_attempt_of(learner_id: UUID, programme_id: UUID, body: AttemptIn, request: Request):
-    return await _by_learner(request, learner_id, programme_id, service.log_attempt, _signed(request, body))
+    return await _by_learner(request, learner_id, programme_id, service.log_attempt, signed(request, body))
 
 
 @router.post(BY_LEARNER + "/outcome", status_code=201, response_model=OutcomeResult,
              responses=problems(404, 409, 422), tags=["follow-up"], summary="Record the situation, by "
              "learner and programme", description=BY_LEARNER_HELP)
 async def record_outcome_of(learner_id: UUID, programme_id: UUID, body: OutcomeIn, request: Request):
-    return await _by_learner(request, learner_id, programme_id, service.record_outcome, _signed(request, body))
+    return await _by_learner(request, learner_id, programme_id, service.record_outcome, signed(request, body))
 
 
 @router.put(BY_LEARNER + "/outcome", response_model=OutcomeResult, responses=problems(404, 409, 422),
             tags=["follow-up"], summary="Correct the recorded outcome, by learner and "
             "programme", description=BY_LEARNER_HELP)
 async def correct_outcome_of(learner_id: UUID, programme_id: UUID, body: OutcomeIn, request: Request):
-    return await _by_learner(request, learner_id, programme_id, service.correct_outcome, _signed(request, body))
+    return await _by_learner(request, learner_id, programme_id, service.correct_outcome, signed(request, body))
 
 
 @router.post(BY_LEARNER + "/close", response_model=FollowupOut, responses=problems(404, 409, 422),
@@ -198,7 +201,7 @@ async def record_outcomes(body: BatchIn, request: Request) -> dict:
     today = _today(request)
 
     async def apply(conn, item: OutcomeItemIn) -> dict:
-        outcome = _signed(request, OutcomeIn(**item.model_dump(exclude={"learner_id", "programme_id", "followup_id",
+        outcome = signed(request, OutcomeIn(**item.model_dump(exclude={"learner_id", "programme_id", "followup_id",
                                                                         "enrolment_id"})))
         unit = PgUnit(conn)
         return await service.record_outcome(unit, await service.followup_named(unit, item), outcome, today=today)

@@ -12,27 +12,18 @@ import asyncpg
 
 from services.outcomes import domain, store
 from shared.contracts import (
+    DECIDED,
+    TRAINING_CORRECTED,
+    TRAINING_EXITED,
+    TRAINING_PROGRESS,
+    TRAINING_STARTED,
     TRAINING_V2,
-    ApplicationDecided,
-    ApplicationDecidedV2,
     ApplicationSubmitted,
     Envelope,
     LearnerErased,
     ProgrammeModeChanged,
     ProgrammeRegistered,
     SessionScheduled,
-    TrainingAttendance,
-    TrainingAttendanceV2,
-    TrainingCorrected,
-    TrainingCorrectedV2,
-    TrainingExited,
-    TrainingExitedV2,
-    TrainingInterrupted,
-    TrainingInterruptedV2,
-    TrainingMilestone,
-    TrainingMilestoneV2,
-    TrainingResumed,
-    TrainingResumedV2,
     TrainingStarted,
     TrainingStartedV2,
     enrolment_of,
@@ -43,10 +34,6 @@ from shared.plumbing.erasure import erase_kept_copies
 
 TOPICS = consumed_by("outcomes")
 
-TRAINING_STARTED = (TrainingStarted, TrainingStartedV2)
-TRAINING_EXITED = (TrainingExited, TrainingExitedV2)
-TRAINING_CORRECTED = (TrainingCorrected, TrainingCorrectedV2)
-DECIDED = (ApplicationDecided, ApplicationDecidedV2)
 
 
 def _identity(event: Envelope) -> tuple:
@@ -169,7 +156,4 @@ HANDLED: tuple[type[Envelope], ...] = (
     ProgrammeRegistered, SessionScheduled, ProgrammeModeChanged, ApplicationSubmitted, *DECIDED,
     *TRAINING_STARTED, *TRAINING_EXITED, *TRAINING_CORRECTED, LearnerErased,
 )
-IGNORED: tuple[type[Envelope], ...] = (
-    TrainingAttendance, TrainingAttendanceV2, TrainingMilestone, TrainingMilestoneV2, TrainingInterrupted,
-    TrainingInterruptedV2, TrainingResumed, TrainingResumedV2,
-)
+IGNORED: tuple[type[Envelope], ...] = TRAINING_PROGRESS

@@ -17,6 +17,7 @@ from shared.contracts.vocabulary import (
     InformationSource,
     Situation,
 )
+from shared.plumbing.schemas import BatchOut
 
 
 class _Followup(BaseModel):
@@ -101,10 +102,7 @@ class OutcomeItemResult(BaseModel):
     errors: list[dict] | None = None
 
 
-class OutcomeBatchOut(BaseModel):
-    results: list[OutcomeItemResult]
-    accepted: int
-    refused: int
+OutcomeBatchOut = BatchOut[OutcomeItemResult]
 
 
 class BreakdownGroup(BaseModel):

@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from services.outcomes import domain, service, sessions, store
+from services.outcomes.api import signed
 from services.outcomes.schemas import AttemptIn, CloseIn, OutcomeIn
 from services.outcomes.unit import PgUnit
 from shared.contracts import vocabulary
@@ -207,9 +208,7 @@ async def _submit(request: Request, followup_id: UUID, model, action, after: str
         return await _page(request, followup_id, 422, error=_form_error(exc))
     try:
         async with _pool(request).acquire() as conn, conn.transaction():
-            signed = body.model_copy(update={"staff": auth.acting(auth.principal_of(request), body.staff)}) \
-                if "staff" in type(body).model_fields else body
-            await action(PgUnit(conn), followup_id, signed, today=request.app.state.clock())
+            await action(PgUnit(conn), followup_id, signed(request, body), today=request.app.state.clock())
     except domain.DomainError as exc:
         return await _page(request, followup_id, status_of(exc), error=str(exc))
     if after == "worklist":

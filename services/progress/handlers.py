@@ -14,7 +14,7 @@ import asyncpg
 from services.progress import domain, store
 from services.progress.store import Identity
 from shared.contracts import (
-    ApplicationDecided,
+    DECIDED,
     ApplicationDecidedV2,
     ApplicationSubmitted,
     Envelope,
@@ -85,7 +85,7 @@ async def _decisions(conn: asyncpg.Connection, events: list[Envelope]) -> None:
 # consumes but needs nothing from (a submission says nothing of training; sessions and modes are
 # intake's and outcomes' business).
 HANDLERS: dict[type[Envelope], Handler] = {
-    ApplicationDecided: _decisions, ApplicationDecidedV2: _decisions,
+    **dict.fromkeys(DECIDED, _decisions),
     ProgrammeRegistered: _programmes,
     LearnerErased: _erasures,
 }

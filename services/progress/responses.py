@@ -10,6 +10,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from shared.contracts.vocabulary import DropoutCause, EnrolmentState, ExitReason, FactType
+from shared.plumbing.schemas import BatchOut
 
 
 class FactResult(BaseModel):
@@ -45,20 +46,14 @@ class FactItemResult(_ItemResult):
     index: int
 
 
-class FactBatchOut(BaseModel):
-    results: list[FactItemResult]
-    accepted: int
-    refused: int
+FactBatchOut = BatchOut[FactItemResult]
 
 
 class StatementResult(FactItemResult):
     statement_id: str | None = None
 
 
-class StatementsOut(BaseModel):
-    results: list[StatementResult]
-    accepted: int
-    refused: int
+StatementsOut = BatchOut[StatementResult]
 
 
 class CsvLineResult(_ItemResult):

@@ -12,7 +12,12 @@ from shared.contracts.codec import (
 )
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import (
+    DECIDED,
     EVENT_TYPES,
+    TRAINING_CORRECTED,
+    TRAINING_EXITED,
+    TRAINING_PROGRESS,
+    TRAINING_STARTED,
     TRAINING_V2,
     ApplicationDecided,
     ApplicationDecidedV2,
@@ -49,6 +54,11 @@ __all__ = [
     "HEADER_SCHEMA_VERSION",
     "TOPICS",
     "TRAINING_V2",
+    "DECIDED",
+    "TRAINING_CORRECTED",
+    "TRAINING_EXITED",
+    "TRAINING_PROGRESS",
+    "TRAINING_STARTED",
     "ApplicationDecided",
     "ApplicationDecidedV2",
     "ApplicationSubmitted",

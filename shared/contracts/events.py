@@ -314,6 +314,14 @@ class TrainingCorrectedV2(Envelope):
 
 TRAINING_V2 = (TrainingStartedV2, TrainingAttendanceV2, TrainingMilestoneV2, TrainingInterruptedV2,
                TrainingResumedV2, TrainingExitedV2, TrainingCorrectedV2)
+# Each kind of event in every version a consumer accepts.
+DECIDED = (ApplicationDecided, ApplicationDecidedV2)
+TRAINING_STARTED = (TrainingStarted, TrainingStartedV2)
+TRAINING_EXITED = (TrainingExited, TrainingExitedV2)
+TRAINING_CORRECTED = (TrainingCorrected, TrainingCorrectedV2)
+# What happens during a training without starting or ending it: attendance, milestones, pauses.
+TRAINING_PROGRESS = (TrainingAttendance, TrainingAttendanceV2, TrainingMilestone, TrainingMilestoneV2,
+                     TrainingInterrupted, TrainingInterruptedV2, TrainingResumed, TrainingResumedV2)
 
 
 def enrolment_of(event: Envelope) -> UUID:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,6 +33,17 @@ class ProblemOut(BaseModel):
     detail: str
     code: str
     field: str | None = Field(None, description="The input at fault, when there is one")
+
+
+ItemT = TypeVar("ItemT")
+
+
+class BatchOut(BaseModel, Generic[ItemT]):
+    """Every batch route's answer: one result per item, in the order sent, and the totals."""
+
+    results: list[ItemT]
+    accepted: int
+    refused: int
 
 
 def problems(*statuses: int) -> dict:

@@ -68,6 +68,16 @@ async def snapshot(dsn: str) -> dict:
         await conn.close()
 
 
+PROGRAMME_A = {"centre_id": str(CENTRE_A), "centre_name": "Centre A", "title": "Dev", "region": "32",
+               "job_family": "M1805", "duration_months": 7, "capacity": 5, "start_date": "2020-03-02"}
+
+
+def application_to(programme_id: str, email: str) -> dict:
+    return {"programme_id": programme_id, "submitted_at": "2020-01-15T10:00:00+01:00", "candidate": {
+        "first_name": "Ada", "last_name": "L", "email": email, "birth_year": 1998, "gender": "female",
+        "education_level": "4", "qpv": False, "zrr": False, "job_seeker": True, "region": "32"}}
+
+
 def concrete(path: str) -> str:
     for name in ("programme_id", "session_id", "centre_id", "application_id", "learner_id", "event_id"):
         path = path.replace("{" + name + "}", str(uuid.uuid4()))
@@ -132,14 +142,11 @@ async def test_r12_a_centre_reaches_only_its_own_learners(stacks, kafka):
     intake_keys, progress_keys = await make_keys(intake_dsn), await make_keys(progress_dsn)
     async with running(intake) as client:
         admin = header(intake_keys["admin"])
-        programme = {"centre_id": str(CENTRE_A), "centre_name": "Centre A", "title": "Dev", "region": "32",
-                     "job_family": "M1805", "duration_months": 7, "capacity": 5, "start_date": "2020-03-02"}
+        programme = PROGRAMME_A
         r = await client.post("/programmes", json=programme, headers=header(intake_keys["centre_a"]))
         assert r.status_code == 403  # the catalogue is the administrator's
         programme_id = (await client.post("/programmes", json=programme, headers=admin)).json()["programme_id"]
-        application = {"programme_id": programme_id, "submitted_at": "2020-01-15T10:00:00+01:00", "candidate": {
-            "first_name": "Ada", "last_name": "L", "email": "ada@example.org", "birth_year": 1998, "gender": "female",
-            "education_level": "4", "qpv": False, "zrr": False, "job_seeker": True, "region": "32"}}
+        application = application_to(programme_id, "ada@example.org")
         before = await snapshot(intake_dsn)
         r = await client.post("/applications", json=application, headers=header(intake_keys["centre_b"]))
         assert r.status_code == 403
@@ -225,8 +232,7 @@ async def test_security_6_session_counts_are_visible_only_to_their_centre(stacks
     intake, intake_dsn, _ = stacks["intake"]
     keys = await make_keys(intake_dsn)
     async with running(intake) as client:
-        programme = {"centre_id": str(CENTRE_A), "centre_name": "Centre A", "title": "Dev", "region": "32",
-                     "job_family": "M1805", "duration_months": 7, "capacity": 5, "start_date": "2020-03-02"}
+        programme = PROGRAMME_A
         created = (await client.post("/programmes", json=programme, headers=header(keys["admin"]))).json()
         session_id, programme_id = created["first_session_id"], created["programme_id"]
         b, a = header(keys["centre_b"]), header(keys["centre_a"])
@@ -249,14 +255,10 @@ async def test_security_6_every_contact_read_is_logged_for_the_administrator(sta
     intake, intake_dsn, _ = stacks["intake"]
     keys = await make_keys(intake_dsn)
     async with running(intake) as client:
-        programme = {"centre_id": str(CENTRE_A), "centre_name": "Centre A", "title": "Dev", "region": "32",
-                     "job_family": "M1805", "duration_months": 7, "capacity": 5, "start_date": "2020-03-02"}
+        programme = PROGRAMME_A
         programme_id = (await client.post("/programmes", json=programme,
                                           headers=header(keys["admin"]))).json()["programme_id"]
-        application = {"programme_id": programme_id, "submitted_at": "2020-01-15T10:00:00+01:00", "candidate": {
-            "first_name": "Ada", "last_name": "L", "email": "ada.log@example.org", "birth_year": 1998,
-            "gender": "female", "education_level": "4", "qpv": False, "zrr": False, "job_seeker": True,
-            "region": "32"}}
+        application = application_to(programme_id, "ada.log@example.org")
         learner = (await client.post("/applications", json=application,
                                      headers=header(keys["centre_a"]))).json()["learner_id"]
         before = (await client.get("/contact-reads", headers=header(keys["admin"]))).json()["items"]
@@ -276,14 +278,10 @@ async def test_security_6_a_transition_records_the_keys_holder_and_the_declared_
     intake, intake_dsn, _ = stacks["intake"]
     keys = await make_keys(intake_dsn)
     async with running(intake) as client:
-        programme = {"centre_id": str(CENTRE_A), "centre_name": "Centre A", "title": "Dev", "region": "32",
-                     "job_family": "M1805", "duration_months": 7, "capacity": 5, "start_date": "2020-03-02"}
+        programme = PROGRAMME_A
         programme_id = (await client.post("/programmes", json=programme,
                                           headers=header(keys["admin"]))).json()["programme_id"]
-        application = {"programme_id": programme_id, "submitted_at": "2020-01-15T10:00:00+01:00", "candidate": {
-            "first_name": "Ada", "last_name": "L", "email": "ada.actor@example.org", "birth_year": 1998,
-            "gender": "female", "education_level": "4", "qpv": False, "zrr": False, "job_seeker": True,
-            "region": "32"}}
+        application = application_to(programme_id, "ada.actor@example.org")
         centre = header(keys["centre_a"])
         created = (await client.post("/applications", json=application,
                                      headers={**centre, "X-Actor": "staff:lille-0042"})).json()
