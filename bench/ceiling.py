@@ -17,6 +17,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 
 from bench.infra import CpuMeter, Infra, commit_groups, steady_rate
+from shared.plumbing.kafka import client_options
 from shared.plumbing.settings import ServiceSettings
 
 TABLE = """
@@ -52,7 +53,7 @@ async def raw_ceiling(infra: Infra, bootstrap: str, topics: list[str], expected:
     conn = await asyncpg.connect(dsn)
     await conn.execute(TABLE)
     consumer = AIOKafkaConsumer(
-        *topics, bootstrap_servers=bootstrap, group_id=f"bench-ceiling-{uuid.uuid4().hex[:6]}",
+        *topics, **client_options(bootstrap), group_id=f"bench-ceiling-{uuid.uuid4().hex[:6]}",
         enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=batch_size,
         fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
     )

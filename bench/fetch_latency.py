@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer
 
 from bench.infra import Infra, log, percentile
 from bench.results import Result, failed
-from shared.plumbing.kafka import make_producer
+from shared.plumbing.kafka import client_options, make_producer
 
 TOPIC = "parcours.training"
 
@@ -25,7 +25,7 @@ TOPIC = "parcours.training"
 async def _one(bootstrap: str, fetch_max_wait_ms: int | None, messages: int) -> dict:
     producer = make_producer(bootstrap)
     extra = {} if fetch_max_wait_ms is None else {"fetch_max_wait_ms": fetch_max_wait_ms}
-    consumer = AIOKafkaConsumer(TOPIC, bootstrap_servers=bootstrap, group_id=f"bench-lat-{uuid.uuid4().hex[:6]}",
+    consumer = AIOKafkaConsumer(TOPIC, **client_options(bootstrap), group_id=f"bench-lat-{uuid.uuid4().hex[:6]}",
                                 auto_offset_reset="latest", enable_auto_commit=False, **extra)
     await producer.start()
     await consumer.start()

@@ -28,13 +28,14 @@ from bench.infra import (
     wait_for_count,
 )
 from bench.results import Result, failed
+from shared.plumbing.kafka import client_options
 
 TARGET = 1.6
 GROUP = "parcours-progress"
 
 
 async def group_stable(bootstrap: str, members: int, timeout: float) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(bootstrap))
     await admin.start()
     try:
         deadline = time.monotonic() + timeout

@@ -4,22 +4,56 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import ClusterAuthorizationFailedError, TopicAlreadyExistsError, TopicAuthorizationFailedError
+from aiokafka.helpers import create_ssl_context
+from faststream.kafka.security import parse_security
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from shared.contracts.topics import all_topic_names
+from shared.plumbing.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
+_SASL = {"SCRAM-SHA-512": SASLScram512, "SCRAM-SHA-256": SASLScram256, "PLAIN": SASLPlaintext}
+_REFUSED = {TopicAuthorizationFailedError.errno, ClusterAuthorizationFailedError.errno}
 
-def make_producer(bootstrap_servers: str) -> AIOKafkaProducer:
+
+def kafka_security(settings: ServiceSettings) -> BaseSecurity | None:
+    """Who the clients are to the brokers, from the settings; None is no authentication and no TLS.
+
+    FastStream's broker takes this object as it is; every aiokafka client built here gets it
+    through `client_options`, by FastStream's own translation, so that the two cannot differ.
+    """
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    tls = protocol in ("SSL", "SASL_SSL")
+    # aiokafka refuses SSL without a context; an empty CA file means the system's trusted CAs.
+    context = create_ssl_context(cafile=settings.kafka_ssl_cafile or None) if tls else None
+    if protocol == "SSL":
+        return BaseSecurity(ssl_context=context, use_ssl=True)
+    return _SASL[settings.kafka_sasl_mechanism](settings.kafka_sasl_username, settings.kafka_sasl_password,
+                                                ssl_context=context, use_ssl=tls)
+
+
+def client_options(bootstrap_servers: str, security: BaseSecurity | None = None) -> dict[str, Any]:
+    """The connection keywords of every aiokafka client: the brokers and, when there is one, the login.
+
+    Without security it is the bootstrap servers alone, so the clients keep aiokafka's defaults.
+    """
+    return {"bootstrap_servers": bootstrap_servers, **parse_security(security)}
+
+
+def make_producer(bootstrap_servers: str, security: BaseSecurity | None = None) -> AIOKafkaProducer:
     # acks=all: a row is marked published only once every in-sync replica has it.
     # No idempotent producer (the embedded broker refuses it): duplicates from retries
     # are dropped by the consumers' inboxes.
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
+        **client_options(bootstrap_servers, security),
         acks="all",
         linger_ms=5,
         max_batch_size=512 * 1024,
@@ -36,6 +70,7 @@ async def ensure_topics(
     min_insync_replicas: int | None = None,
     retention_ms: int | None = None,
     dlq_retention_ms: int | None = None,
+    security: BaseSecurity | None = None,
 ) -> list[str]:
     """Create every Parcours topic (and its .dlq twin) that does not exist; return those created.
 
@@ -43,19 +78,27 @@ async def ensure_topics(
     left to the broker's defaults when not given. Topics that already exist are not altered.
     """
     configs = topic_configs(replication_factor, min_insync_replicas, retention_ms, dlq_retention_ms)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(**client_options(bootstrap_servers, security), request_timeout_ms=10_000)
     await asyncio.wait_for(admin.start(), timeout)
     try:
         existing = set(await admin.list_topics())
         missing = [name for name in all_topic_names() if name not in existing]
         if missing:
             try:
-                await admin.create_topics(
+                response = await admin.create_topics(
                     [NewTopic(name, partitions, replication_factor, topic_configs=configs[name] or None)
                      for name in missing]
                 )
             except TopicAlreadyExistsError:
                 pass  # another service created them first
+            else:
+                # aiokafka returns the per-topic errors instead of raising them. A refusal by the ACLs
+                # (a principal that may neither see nor create a topic) must not pass for a creation.
+                refused = [topic for topic, code, *_ in response.topic_errors if code in _REFUSED]
+                if refused:
+                    raise TopicAuthorizationFailedError(
+                        f"not allowed to create {', '.join(refused)} (nor to see them, if they exist): "
+                        "the Kafka ACLs of this user (deploy/kafka/acls.txt)")
             log.info("created topics %s", ", ".join(missing))
         return missing
     finally:

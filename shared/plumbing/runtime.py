@@ -16,7 +16,7 @@ from faststream.kafka.annotations import KafkaMessage
 from shared.contracts.topics import all_topic_names
 from shared.plumbing.consumer import Apply, ApplyMany, BatchProcessor
 from shared.plumbing.db import create_pool, migrate, packages_for
-from shared.plumbing.kafka import ensure_topics, make_producer
+from shared.plumbing.kafka import ensure_topics, kafka_security, make_producer
 from shared.plumbing.metrics import PlumbingMetrics
 from shared.plumbing.observe import LagWatcher, RebalanceCounter, every
 from shared.plumbing.outbox import OutboxRelay, backlog
@@ -59,6 +59,7 @@ class Runtime:
         self._kafka_start: asyncio.Task | None = None
         self._topics_checked_at: float | None = None
         s = settings
+        self._security = kafka_security(s)
         self._pace = Pace(s.consumer_fetch_max_wait_ms / 1000, s.consumer_idle_fetch_wait_ms / 1000,
                           s.quiet_after_seconds)
 
@@ -89,7 +90,7 @@ class Runtime:
     async def _start_kafka(self) -> None:
         s = self.settings
         await _retry_until_up("Kafka", self.ensure_topics, timeout=None)
-        self.producer = make_producer(s.kafka_bootstrap_servers)
+        self.producer = make_producer(s.kafka_bootstrap_servers, self._security)
         await self.producer.start()
         self.relay = OutboxRelay(
             self.pool, self.producer, self.metrics, s.relay_batch_size, s.relay_idle_seconds,
@@ -119,7 +120,8 @@ class Runtime:
 
     async def ensure_topics(self) -> list[str]:
         s = self.settings
-        return await ensure_topics(s.kafka_bootstrap_servers, s.topic_partitions, s.topic_replication_factor)
+        return await ensure_topics(s.kafka_bootstrap_servers, s.topic_partitions, s.topic_replication_factor,
+                                   security=self._security)
 
     def _wake_relay(self) -> None:
         if self.relay is not None:
@@ -180,7 +182,7 @@ class Runtime:
         )
         # FastStream logs every message at INFO; keep its own logger to warnings and errors.
         broker = KafkaBroker(s.kafka_bootstrap_servers, logger=logging.getLogger("parcours.faststream"),
-                             log_level=logging.DEBUG)
+                             log_level=logging.DEBUG, security=self._security)
         pipeline = self.pipeline = ConsumePipeline(processor, self.metrics, s.consumer_concurrency)
 
         # FastStream's Kafka defaults are at-most-once: commit manually, only after the

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,6 +20,15 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated"
     )
+    # Who the service is to Kafka. The defaults are the embedded broker's (no authentication);
+    # docker-compose.yml gives each service its own SCRAM user, whose ACLs let it write only its own
+    # topics (deploy/kafka/acls.txt). Every client is built with them (shared/plumbing/kafka.py).
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    # A plain string, as the database URLs are, so that it reads back as set; kept out of repr().
+    kafka_sasl_password: str = Field("", repr=False)
+    kafka_ssl_cafile: str = Field("", description="CA bundle for SSL and SASL_SSL; empty: the system's")
     topic_partitions: int = Field(12, ge=1, le=1000)
     topic_replication_factor: int = Field(1, ge=1, le=10)
     # A broker that loses its data (the embedded one keeps nothing) comes back without topics and
@@ -70,6 +81,16 @@ class ServiceSettings(BaseSettings):
     consumer_group_suffix: str = Field(
         "", pattern=r"^[A-Za-z0-9._-]*$", max_length=60,
         description="Appended to the consumer group id (parcours-<service>): separate groups on one cluster")
+
+    @model_validator(mode="after")
+    def _sasl_needs_a_user(self) -> ServiceSettings:
+        # Refused at start-up, not at the first connection: a missing password would otherwise show
+        # only as a Kafka start-up retried forever.
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+                self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(f"PARCOURS_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                             "PARCOURS_KAFKA_SASL_USERNAME and PARCOURS_KAFKA_SASL_PASSWORD")
+        return self
 
     @property
     def consumer_group(self) -> str:

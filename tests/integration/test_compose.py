@@ -26,7 +26,9 @@ needs_compose = needs("docker-compose", package="docker-compose")
 
 
 # The secrets compose refuses to start without (deploy/README.md puts them in .env).
-SECRETS = {"POSTGRES_PASSWORD": "a-test-secret", "GRAFANA_ADMIN_PASSWORD": "another-test-secret"}
+SECRETS = {"POSTGRES_PASSWORD": "a-test-secret", "GRAFANA_ADMIN_PASSWORD": "another-test-secret",
+           **{f"KAFKA_{user}_PASSWORD": f"kafka-{user.lower()}-secret"
+              for user in ("ADMIN", "INTAKE", "PROGRESS", "OUTCOMES", "TOPICS")}}
 
 
 def compose(*args: str, variables: dict[str, str] | None = None, tmp_path: Path,
@@ -120,7 +122,7 @@ def test_security_5_compose_refuses_to_start_without_its_secrets_and_keeps_monit
     # without authentication, the databases' password "parcours" by default.
     refused = compose(tmp_path=tmp_path, secrets=False)
     assert refused.returncode != 0
-    assert "POSTGRES_PASSWORD" in refused.stderr or "GRAFANA_ADMIN_PASSWORD" in refused.stderr, refused.stderr
+    assert any(secret in refused.stderr for secret in SECRETS), refused.stderr
     for missing in SECRETS:
         alone = compose(tmp_path=tmp_path, secrets=False, variables={k: v for k, v in SECRETS.items() if k != missing})
         assert alone.returncode != 0 and missing in alone.stderr, alone.stderr
@@ -189,7 +191,8 @@ def test_every_parcours_service_variable_is_read_by_its_settings_class(tmp_path,
 @needs_compose
 def test_the_cluster_profile_is_three_brokers_replicating_three_times_with_two_in_sync(tmp_path):
     config = rendered(tmp_path, "--profile", "cluster", variables=cluster_variables())
-    brokers = {name: s for name, s in config["services"].items() if s.get("image", "").startswith("apache/kafka")}
+    brokers = {name: s for name, s in config["services"].items()
+               if s.get("image", "").startswith("apache/kafka") and "KAFKA_NODE_ID" in s.get("environment", {})}
     assert set(brokers) == {"kafka", "kafka-2", "kafka-3"}
     env = {name: {k: str(v) for k, v in s["environment"].items()} for name, s in brokers.items()}
     node_ids = {name: e["KAFKA_NODE_ID"] for name, e in env.items()}
@@ -197,7 +200,7 @@ def test_the_cluster_profile_is_three_brokers_replicating_three_times_with_two_i
     voters = {f"{node_ids[name]}@{name}:9093" for name in brokers}
     for name, e in env.items():
         assert set(e["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")) == voters, name
-        assert e["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092"
+        assert e["KAFKA_ADVERTISED_LISTENERS"] == f"CLIENT://{name}:9092,BROKER://{name}:9094"
         assert e["KAFKA_PROCESS_ROLES"] == "broker,controller"
         assert e["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
         assert e["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == e["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "3"
