@@ -9,12 +9,14 @@ from datetime import date
 
 import asyncpg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.outcomes.app import create_app
 from services.outcomes.config import OutcomesSettings
 from shared.plumbing.observe import LagWatcher
 from tests.integration import factories as f
 from tests.integration.helpers import eventually, publish, read_topic, running
+from tests.integration.test_access import header, make_keys
 
 pytestmark = pytest.mark.integration
 
@@ -139,6 +141,49 @@ async def test_duplicates_are_applied_once_and_poison_is_set_aside(app, kafka, d
     records = await read_topic(kafka, "parcours.training.dlq")
     assert {dict(r.headers)["dlq_reason"] for r in records} == {b"invalid_schema", b"undecodable", b"unknown_type"}
     assert 'result="duplicate"' in metrics and "parcours_dead_lettered_total" in metrics
+
+
+FIGURE_SERIES = ("parcours_key_figure", "parcours_key_rate_ratio", "parcours_positive_exit_rate", "parcours_outcomes")
+
+
+async def test_security_6_key_figures_not_on_metrics(dsn, kafka, monkeypatch):
+    """Security review, finding 6: /metrics is read without a key, and it carried the year's key
+    figures, rates and outcomes by situation that /key-figures keeps for a manager's key. The
+    follow-ups by state stay: they are the staff's workload, and ops alert on them."""
+    monkeypatch.setenv("PARCOURS_AUTH_REQUIRED", "true")
+    app = create_app(OutcomesSettings(database_url=dsn, kafka_bootstrap_servers=kafka, auth_required=True,
+                                      consumer_batch_timeout_ms=50, business_metrics_seconds=0.2),
+                     clock=lambda: date(2020, 12, 1))
+    keys = await make_keys(dsn)
+    programme, certified, dropped = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    events = [f.programme(programme), *journey(certified, programme),
+              *journey(dropped, programme, "dropped_out", exit_at="2020-05-04T16:00:00")]
+    async with running(app) as client:
+        await publish(kafka, events)
+        await applied_with(client, header(keys["manager"]), len(events))
+        r = await client.post(f"/followups/{dropped}/{programme}/outcome", headers=header(keys["followup"]),
+                              json={"situation": "permanent_contract", "observed_on": "2020-11-20"})
+        assert r.status_code == 201, r.text
+
+        async def refreshed():
+            text = (await client.get("/metrics")).text
+            return 'parcours_followups{status="recorded"} 1.0' in text and text
+        metrics = await eventually(refreshed)
+        refused = [(await client.get("/key-figures", params={"year": 2020}, headers=header(token))).status_code
+                   for token in (None, keys["centre_a"], "pk_unknown")]
+        figures = await client.get("/key-figures", params={"year": 2020}, headers=header(keys["manager"]))
+    assert figures.status_code == 200 and figures.json()["counts"]["exits_total"] == 2  # the figures exist
+    assert refused == [401, 403, 401]
+    names = {family.name for family in text_string_to_metric_families(metrics)}
+    assert not [name for name in names if name.startswith(FIGURE_SERIES)], sorted(names)
+    assert 'parcours_followups{status="scheduled"} 1.0' in metrics
+
+
+async def applied_with(client, headers: dict, n: int):
+    async def check():
+        stats = (await client.get("/stats", headers=headers)).json()
+        return sum(stats["events_applied"].values()) >= n and stats
+    return await eventually(check)
 
 
 async def test_dates_and_years_are_french_civil_dates(app, kafka):

@@ -102,24 +102,19 @@ class _FakePool:
         return _FakeConn()
 
 
-async def test_progress_metrics_expose_every_enrolment_state_and_exit_reason(monkeypatch):
+async def test_progress_metrics_expose_every_enrolment_state(monkeypatch):
     states = {state: n for n, state in enumerate(v.ENROLMENT_STATES, start=1)}
-    reasons = {reason: n for n, reason in enumerate(v.EXIT_REASONS, start=1)}
 
     async def summary(conn):
         return states
 
-    async def exits_by_reason(conn):
-        return reasons
-
     monkeypatch.setattr(progress_metrics.store, "summary", summary)
-    monkeypatch.setattr(progress_metrics.store, "exits_by_reason", exits_by_reason)
     m = progress_metrics.ProgressMetrics()
     await m.refresh(_FakePool())
     by_state = {s.labels["state"]: s.value for s in m.enrolments.collect()[0].samples}
     assert by_state == {state: float(n) for state, n in states.items()}  # no_show included
-    by_reason = {s.labels["reason"]: s.value for s in m.exits.collect()[0].samples}
-    assert by_reason == {reason: float(n) for reason, n in reasons.items()}
+    # Exits by reason are a key figure (security review, finding 6): not on /metrics.
+    assert "parcours_exits" not in {metric.name for metric in m.registry.collect()}
 
 
 def test_copies_elsewhere_agree():
