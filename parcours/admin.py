@@ -1,4 +1,5 @@
-"""`parcours migrate`, `resync` and `dlq`: operations on the services' own databases.
+"""`parcours migrate`, `resync`, `dlq`, `erasures` and `restore-check`: operations on the services'
+own databases.
 
 Each service's database is found from PARCOURS_<SERVICE>_DATABASE_URL when set, else from the
 state folder of `parcours up` (`--state-dir`, default .parcours), which records where it put them.
@@ -50,6 +51,8 @@ def run_admin(args) -> int:
                 count = asyncio.run(_with_pool(database_url(name, args.state_dir), republish_since, since))
                 print(f"{name}: {count} event(s) queued for re-publication")
             return 0
+        if args.command in ("erasures", "restore-check"):
+            return _erasures(args, {name: database_url(name, args.state_dir) for name in services})
         return _dlq(args, services)
     except ValueError as exc:
         print(f"parcours {args.command}: {exc}")
@@ -83,6 +86,27 @@ def _dlq(args, services: list[str]) -> int:
                                           args.id, args.all, args.reason))
         print(f"{name}: {len(replayed)} dead letter(s) queued for re-delivery"
               + (f" ({', '.join(f'#{i}' for i in replayed)})" if replayed else ""))
+    return 0
+
+
+def _erasures(args, dsns: dict[str, str]) -> int:
+    from parcours import erasures
+
+    found = asyncio.run(erasures.gather(dsns))
+    if args.command == "erasures":
+        text = erasures.write_file(args.output, found)
+        if args.output is None:
+            print(text, end="")
+        else:
+            print(f"{len(found)} erasure(s) written to {args.output}: keep it outside the backups")
+        return 0
+    for path in args.erasures or []:
+        for learner, at in erasures.read_file(path).items():
+            found[learner] = min(at, found.get(learner, at))
+    report = asyncio.run(erasures.apply(dsns, found))
+    for name, r in report.items():
+        print(f"{name}: {r['applied']} erasure(s) applied again, {r['missing_from_list']} missing from its own list, "
+              f"{r['had_come_back']} had left something behind (now erased)")
     return 0
 
 

@@ -76,6 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
                          help="re-publish from the outboxes every event recorded since a moment (after a lost broker)")
     res.add_argument("--since", required=True, help="ISO 8601 moment, e.g. 2026-11-23T10:00:00Z")
 
+    ers = sub.add_parser("erasures", parents=[databases],
+                         help="the list of learners erased (the union of the services' lists), as JSON lines: "
+                              "keep a copy outside the backups")
+    ers.add_argument("--output", type=Path, help="write it to this file (default: print it)")
+    chk = sub.add_parser("restore-check", parents=[databases],
+                         help="after restoring a database: apply every erasure again (run it before resync)")
+    chk.add_argument("--erasures", type=Path, action="append",
+                     help="an exported list (parcours erasures --output) to apply as well (repeatable)")
+
     importer.add_parser(sub)
     keys.add_parser(sub)
 
@@ -113,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         return keys.run_keys(args)
     if args.command == "import":
         return importer.run_import(args)
-    if args.command in ("migrate", "resync", "dlq"):
+    if args.command in ("migrate", "resync", "dlq", "erasures", "restore-check"):
         from parcours.admin import run_admin
 
         return run_admin(args)

@@ -21,6 +21,7 @@ from services.intake.responses import (
     ContactReadPage,
     DecisionOut,
     ErasureOut,
+    ErasurePage,
     ModeOut,
     ProgrammeOut,
     ProgrammePage,
@@ -42,6 +43,7 @@ from services.intake.schemas import (
 from services.intake.unit import PgUnit
 from shared.plumbing import auth
 from shared.plumbing.batch import apply_allowed, run_batch_at_once, summarise
+from shared.plumbing.erasure import tombstones
 from shared.plumbing.http import problem
 from shared.plumbing.schemas import NO_CONTROL, BatchIn, problems
 
@@ -59,6 +61,7 @@ POLICY: auth.Policy = {
     ("POST", "/applications/{application_id}/decision"): ("centre",), ("POST", "/decisions/batch"): ("centre",),
     ("GET", "/learners/{learner_id}/contact"): ("followup",),
     ("GET", "/contact-reads"): auth.ADMIN_ONLY, ("DELETE", "/learners/{learner_id}"): auth.ADMIN_ONLY,
+    ("GET", "/erasures"): auth.ADMIN_ONLY,
 }
 router = APIRouter(dependencies=[Depends(auth.guard(POLICY))])
 
@@ -84,6 +87,12 @@ async def _own_programme(conn, request: Request, programme_id) -> None:
     principal = auth.principal_of(request)
     if principal.role == "centre":
         auth.check_centre(principal, await store.centre_of_programme(conn, programme_id), "this programme's")
+
+
+def _shown(principal: auth.Principal, row: dict) -> dict:
+    """An application as the caller may see it: a centre never gets the network-wide learner id,
+    which would tell it that a person is known elsewhere and name her in every event."""
+    return {**row, "learner_id": None} if principal.role == "centre" else row
 
 
 async def _own_application(conn, request: Request, application_id) -> None:
@@ -235,7 +244,7 @@ async def submit_application(body: ApplicationIn, request: Request, response: Re
         application, created = await service.submit_application(conn, body, _acting(request, actor))
     if not created:
         response.status_code = 200
-    return application
+    return _shown(auth.principal_of(request), application)
 
 
 @router.post(
@@ -258,7 +267,7 @@ def _submit_as(principal: auth.Principal, actor: str):
         denied = await _denied_programmes(conn, principal, {item.programme_id for item in items})
 
         async def apply(allowed: list) -> list:
-            return [_batch_result(o) for o in await service.submit_applications(conn, allowed, actor)]
+            return [_batch_result(principal, o) for o in await service.submit_applications(conn, allowed, actor)]
 
         return await apply_allowed(items, lambda item: item.programme_id, denied, apply)
 
@@ -273,10 +282,10 @@ async def _denied_programmes(conn, principal: auth.Principal, programme_ids: set
     return auth.out_of_reach(principal, programme_ids, centres, "this programme's")
 
 
-def _batch_result(outcome):
+def _batch_result(principal: auth.Principal, outcome):
     if isinstance(outcome, DomainError):
         return outcome
-    application = outcome["application"]
+    application = _shown(principal, outcome["application"])
     return {"result": "created" if outcome["created"] else "duplicate", "status": application["status"],
             "application_id": application["application_id"], "learner_id": application["learner_id"]}
 
@@ -296,7 +305,8 @@ async def list_applications(request: Request, filters: Annotated[ApplicationFilt
         filters = filters.model_copy(update={"centre_id": principal.centre_id})
     async with _pool(request).acquire() as conn:
         items, total = await store.list_applications(conn, filters.model_dump())
-    return {"items": items, "total": total, "limit": filters.limit, "offset": filters.offset}
+    return {"items": [_shown(principal, item) for item in items], "total": total, "limit": filters.limit,
+            "offset": filters.offset}
 
 
 @router.get("/applications/{application_id}", response_model=ApplicationOut, tags=["applications"],
@@ -307,7 +317,7 @@ async def get_application(application_id: UUID, request: Request):
         application = await store.get_application(conn, application_id)
     if application is None:
         return problem(404, "not_found", f"application {application_id} does not exist")
-    return application
+    return _shown(auth.principal_of(request), application)
 
 
 @router.get("/applications/{application_id}/transitions", response_model=list[TransitionOut],
@@ -337,7 +347,7 @@ async def decide(application_id: UUID, body: DecisionIn, request: Request, actor
         await _own_application(conn, request, application_id)
         application, _, promoted = await service.decide_application(PgUnit(conn), application_id, body,
                                                                     _acting(request, actor))
-    return application | {"promoted_application_id": promoted}
+    return _shown(auth.principal_of(request), application) | {"promoted_application_id": promoted}
 
 
 @router.post("/decisions/batch", response_model=BatchOut, tags=["applications"],
@@ -360,7 +370,8 @@ def _decide_as(principal: auth.Principal, actor: str):
         denied = await _denied_applications(conn, principal, {item.application_id for item in items})
 
         async def apply(allowed: list) -> list:
-            return [_decision_result(o) for o in await service.decide_applications(PgUnit(conn), allowed, actor)]
+            return [_decision_result(principal, o)
+                    for o in await service.decide_applications(PgUnit(conn), allowed, actor)]
 
         return await apply_allowed(items, lambda item: item.application_id, denied, apply)
 
@@ -375,24 +386,31 @@ async def _denied_applications(conn, principal: auth.Principal, application_ids:
     return auth.out_of_reach(principal, application_ids, centres, "this application's")
 
 
-def _decision_result(outcome):
+def _decision_result(principal: auth.Principal, outcome):
     if isinstance(outcome, DomainError):
         return outcome
-    application = outcome["application"]
+    application = _shown(principal, outcome["application"])
     return {"result": "applied" if outcome["changed"] else "unchanged", "status": application["status"],
             "application_id": application["application_id"], "learner_id": application["learner_id"],
             "promoted_application_id": outcome["promoted"]}
 
 
-@router.get("/learners/{learner_id}/contact", response_model=ContactOut, tags=["learners"], responses=problems(404),
-            summary="A learner's contact details, for the follow-up staff at the moment they call")
-async def get_contact(learner_id: UUID, request: Request):
+@router.get(
+    "/learners/{learner_id}/contact", response_model=ContactOut, tags=["learners"], responses=problems(404),
+    summary="A learner's contact details, for the follow-up staff at the moment they call",
+    description="The details recorded with the application of a follow-up still open (the learner left, her "
+    "follow-up is not closed): `enrolment_id` names it, else the latest. Anything else answers 404, for "
+    "follow-up keys; an administrator reads any copy still kept. Every answered read is logged "
+    "(GET /contact-reads).",
+)
+async def get_contact(learner_id: UUID, request: Request, enrolment_id: UUID | None = None):
+    principal = auth.principal_of(request)
     async with _pool(request).acquire() as conn, conn.transaction():
-        contact = await store.get_contact(conn, learner_id)
+        contact = await store.get_contact(conn, learner_id, enrolment_id, open_followup_only=principal.role != "admin")
         if contact is not None:  # every answered read is logged: who, whom, when
-            await store.log_contact_read(conn, learner_id, auth.principal_of(request).key_id)
+            await store.log_contact_read(conn, learner_id, principal.key_id)
     if contact is None:
-        return problem(404, "not_found", f"no contact details for learner {learner_id}")
+        return problem(404, "not_found", f"no open follow-up with contact details for learner {learner_id}")
     return contact
 
 
@@ -402,6 +420,15 @@ async def list_contact_reads(request: Request, learner_id: UUID | None = None, s
                              limit: Limit = 100) -> dict:
     async with _pool(request).acquire() as conn:
         return {"items": await store.contact_reads(conn, learner_id, since, limit)}
+
+
+@router.get("/erasures", response_model=ErasurePage, tags=["learners"],
+            summary="The tombstone list: every learner erased, and when",
+            description="Kept so that erasures survive a restore: `parcours restore-check` applies it to a "
+            "restored database (and reads an exported copy of it with --erasures).")
+async def list_erasures(request: Request) -> dict:
+    async with _pool(request).acquire() as conn:
+        return {"items": await tombstones(conn)}
 
 
 @router.delete("/learners/{learner_id}", response_model=ErasureOut, tags=["learners"], responses=problems(404),

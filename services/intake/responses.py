@@ -16,7 +16,10 @@ class ApplicationOut(BaseModel):
     """An application, without any personal data: the learner is a pseudonymous id."""
 
     application_id: UUID
-    learner_id: UUID
+    learner_id: UUID | None = Field(
+        None, description="The network-wide pseudonymous id of the person, shown to administrators only: a centre "
+                          "sees the ids of its own applications and never learns that a person is known elsewhere "
+                          "(in progress, an enrolment's id is its admitted application's)")
     programme_id: UUID
     session_id: UUID | None = None
     status: str
@@ -127,7 +130,7 @@ class SessionPage(BaseModel):
 
 class ApplicationPage(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"items": [{
-        "application_id": "2a3b4c5d-6e7f-4809-9a1b-2c3d4e5f6a7b", "learner_id": "8f2d3c7e-1a4b-4c5d-9e6f-7a8b9c0d1e2f",
+        "application_id": "2a3b4c5d-6e7f-4809-9a1b-2c3d4e5f6a7b", "learner_id": None,
         "programme_id": "1b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b", "session_id": "3c4d5e6f-7081-4923-a4b5-c6d7e8f90a1b",
         "status": "waitlisted", "reason": None, "submitted_at": "2020-01-15T09:00:00Z",
         "decided_at": "2020-02-01T08:00:00Z"}], "total": 1, "limit": 100, "offset": 0}]})
@@ -142,7 +145,7 @@ class ItemResult(BaseModel):
     index: int
     result: Literal["created", "applied", "duplicate", "unchanged", "refused"]
     application_id: UUID | None = None
-    learner_id: UUID | None = None
+    learner_id: UUID | None = Field(None, description="Administrators only (see ApplicationOut)")
     status: str | None = None
     promoted_application_id: UUID | None = None
     code: str | None = None
@@ -154,13 +157,27 @@ BatchOut = SharedBatchOut[ItemResult]
 
 
 class ContactOut(BaseModel):
-    """The only personal data intake answers, to follow-up staff at the moment they call."""
+    """The only personal data intake answers, to follow-up staff at the moment they call: the details
+    recorded with the application the follow-up's enrolment came from."""
 
     learner_id: UUID
+    application_id: UUID
+    enrolment_id: UUID | None = None
     first_name: str
     last_name: str
     email: str
     phone: str | None = None
+
+
+class ErasureItem(BaseModel):
+    learner_id: UUID
+    erased_at: datetime
+
+
+class ErasurePage(BaseModel):
+    """The tombstone list: every learner erased, so that a restored backup can be erased again."""
+
+    items: list[ErasureItem]
 
 
 class ErasureOut(BaseModel):

@@ -29,7 +29,7 @@ from shared.contracts import (
     SessionScheduled,
 )
 from shared.contracts.calendar import add_months, civil_date, civil_start
-from shared.plumbing.erasure import erase_kept_copies
+from shared.plumbing.erasure import apply_erasure, erase_kept_copies, record_erasure
 from shared.plumbing.outbox import add_events
 from shared.refusals import Invalid, Missing
 
@@ -276,15 +276,12 @@ def _catalogue_refusal(body: ApplicationIn, programmes: set, sessions: dict) -> 
 
 
 def _candidates(bodies: list[ApplicationIn]) -> list[dict]:
-    """Each e-mail once, with its first application's details: those a candidate keeps (see store)."""
+    """Each e-mail once, with its first application's birth year: what a candidate keeps (see store)."""
     candidates: dict[str, dict] = {}
     for body in bodies:
         c = body.candidate
         if c.email not in candidates:
-            candidates[c.email] = {
-                "learner_id": uuid.uuid4(), "email": c.email, "first_name": domain.normalise_name(c.first_name),
-                "last_name": domain.normalise_name(c.last_name), "phone": c.phone, "birth_year": c.birth_year,
-            }
+            candidates[c.email] = {"learner_id": uuid.uuid4(), "email": c.email, "birth_year": c.birth_year}
     return list(candidates.values())
 
 
@@ -298,8 +295,12 @@ def _profile(body: ApplicationIn) -> CandidateProfile:
 
 
 def _application_row(body: ApplicationIn, learner_id, session_id) -> dict:
+    """The application with the contact details it recorded (its own copy: see store)."""
+    c = body.candidate
     return {"application_id": uuid.uuid4(), "learner_id": learner_id, "programme_id": body.programme_id,
-            "session_id": session_id, "submitted_at": body.submitted_at, **_profile(body).model_dump()}
+            "session_id": session_id, "submitted_at": body.submitted_at, **_profile(body).model_dump(),
+            "first_name": domain.normalise_name(c.first_name), "last_name": domain.normalise_name(c.last_name),
+            "email": c.email, "phone": c.phone}
 
 
 def _by_key(applications: list[dict]) -> dict[tuple, dict]:
@@ -378,15 +379,28 @@ async def erase_learner(conn: asyncpg.Connection, learner_id: uuid.UUID) -> dict
 
     Repeating it is harmless. The pseudonymous facts stay, so the key figures do not move.
     """
+    now = _now()
     outcome = await store.erase_candidate(conn, learner_id)
     if outcome == "unknown":
         raise NotFound(f"no learner {learner_id}")
+    await record_erasure(conn, learner_id, now)
     if outcome == "erased":
         await erase_kept_copies(conn, learner_id)
-        now = _now()
         await add_events(conn, [LearnerErased.build(event_id=uuid.uuid4(), occurred_at=now, recorded_at=now,
                                                     producer=PRODUCER, learner_id=learner_id)])
     return {"learner_id": learner_id, "result": "erased" if outcome == "erased" else "already_erased"}
+
+
+async def erase(conn: asyncpg.Connection, learner_id: uuid.UUID, erased_at) -> int:
+    """An erasure from the tombstone list applied again (`parcours restore-check`, after a restore):
+    what came back with the restored data goes, without a new event (the other services' databases
+    are given the same list). Returns the rows changed: 0 when nothing had come back."""
+    return await apply_erasure(conn, learner_id, erased_at, _erase_candidate)
+
+
+async def _erase_candidate(conn: asyncpg.Connection, learner_id) -> int:
+    """1 when the person's data was there again (restored with a backup), else 0."""
+    return int(await store.erase_candidate(conn, learner_id) == "erased")
 
 
 async def purge_expired_contacts(pool: asyncpg.Pool, retention_months: int, today: date | None = None) -> int:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-# Upsert on the e-mail address: the same person applying again keeps one learner_id, and the
-# details of the first application. Each e-mail at most once (ON CONFLICT DO UPDATE cannot touch
-# a row twice in one statement), in e-mail order so that concurrent batches lock rows in one order.
+# Upsert on the e-mail address: the same person applying again, to any centre, keeps one
+# learner_id (so that the figures count people) and the first birth year. A candidate holds only
+# what matching needs: names and phone belong to each application (migration 0009). Each e-mail
+# at most once (ON CONFLICT DO UPDATE cannot touch a row twice in one statement), in e-mail order
+# so that concurrent batches lock rows in one order.
 UPSERT_CANDIDATES = """
 INSERT INTO candidates (learner_id, email, first_name, last_name, phone, birth_year)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::integer[])
-     AS u(learner_id, email, first_name, last_name, phone, birth_year)
+SELECT learner_id, email, '', '', NULL, birth_year FROM unnest($1::uuid[], $2::text[], $3::integer[])
+     AS u(learner_id, email, birth_year)
 ORDER BY email
 ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email
 RETURNING email, learner_id
@@ -20,13 +22,15 @@ GET_APPLICATION = f"SELECT {APPLICATION_COLUMNS} FROM applications WHERE applica
 # Each (learner_id, session_id) at most once, in key order (the same lock order in every batch).
 INSERT_APPLICATIONS = f"""
 INSERT INTO applications (application_id, learner_id, programme_id, session_id, status, gender,
-                          education_level, age_band, qpv, zrr, job_seeker, region, submitted_at)
+                          education_level, age_band, qpv, zrr, job_seeker, region, submitted_at,
+                          first_name, last_name, email, phone)
 SELECT application_id, learner_id, programme_id, session_id, 'submitted', gender, education_level, age_band,
-       qpv, zrr, job_seeker, region, submitted_at
+       qpv, zrr, job_seeker, region, submitted_at, first_name, last_name, email, phone
 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::boolean[],
-            $9::boolean[], $10::boolean[], $11::text[], $12::timestamptz[])
+            $9::boolean[], $10::boolean[], $11::text[], $12::timestamptz[], $13::text[], $14::text[],
+            $15::text[], $16::text[])
      AS u(application_id, learner_id, programme_id, session_id, gender, education_level, age_band, qpv, zrr,
-          job_seeker, region, submitted_at)
+          job_seeker, region, submitted_at, first_name, last_name, email, phone)
 ORDER BY learner_id, session_id
 ON CONFLICT (learner_id, session_id) DO NOTHING
 RETURNING {APPLICATION_COLUMNS}
@@ -94,31 +98,57 @@ UPDATE applications a SET session_id = u.session_id
 FROM unnest($1::uuid[], $2::uuid[]) AS u(programme_id, session_id)
 WHERE a.programme_id = u.programme_id AND a.session_id IS NULL
 """
-GET_CONTACT = """
-SELECT learner_id, first_name, last_name, email, phone FROM candidates WHERE learner_id = $1 AND erased_at IS NULL
+# Contact details are those the application recorded. Follow-up staff read them only for a
+# follow-up still open: an exit of the enrolment not followed by the closure of its follow-up
+# (outcomes closes one per learner and programme; a later exit, a re-entry's, opens another).
+CONTACT_COLUMNS = "a.learner_id, a.application_id, a.first_name, a.last_name, a.email, a.phone"
+OPEN_FOLLOWUP_CONTACT = f"""
+SELECT {CONTACT_COLUMNS}, x.enrolment_id
+FROM enrolment_exits x
+JOIN enrolment_applications e USING (enrolment_id)
+JOIN applications a ON a.application_id = e.application_id
+LEFT JOIN followup_closures c ON c.learner_id = x.learner_id AND c.programme_id = x.programme_id
+WHERE x.learner_id = $1 AND ($2::uuid IS NULL OR x.enrolment_id = $2) AND a.contact_purged_at IS NULL
+  AND (c.closed_on IS NULL OR c.closed_on < (x.exited_at AT TIME ZONE 'Europe/Paris')::date)
+ORDER BY x.exited_at DESC LIMIT 1
+"""
+# An administrator (answering a person's request for her data) reads any kept copy: the one of
+# the enrolment asked for, else the latest application's.
+ANY_CONTACT = f"""
+SELECT {CONTACT_COLUMNS}, e.enrolment_id
+FROM applications a LEFT JOIN enrolment_applications e ON e.application_id = a.application_id
+WHERE a.learner_id = $1 AND ($2::uuid IS NULL OR e.enrolment_id = $2) AND a.contact_purged_at IS NULL
+  AND a.email IS NOT NULL
+ORDER BY a.submitted_at DESC LIMIT 1
 """
 # The e-mail column is unique and required: an erased one becomes a meaningless placeholder.
 ERASE_CANDIDATE = """
 UPDATE candidates SET first_name = '', last_name = '', email = 'erased-' || learner_id || '@erased.invalid',
        phone = NULL, birth_year = 0, erased_at = now()
-WHERE learner_id = $1 AND erased_at IS NULL
+WHERE learner_id = $1 AND (erased_at IS NULL OR email NOT LIKE 'erased-%')
 RETURNING learner_id
+"""
+ERASE_APPLICATION_CONTACTS = """
+UPDATE applications SET first_name = NULL, last_name = NULL, email = NULL, phone = NULL,
+       contact_purged_at = now()
+WHERE learner_id = $1 AND (contact_purged_at IS NULL OR email IS NOT NULL)
 """
 CANDIDATE_EXISTS = "SELECT erased_at FROM candidates WHERE learner_id = $1"
 COUNT_BY_STATUS = "SELECT status, count(*) AS n FROM applications GROUP BY status"
 
 
 async def upsert_candidates(conn, candidates: list[dict]) -> dict:
-    """email -> learner_id, for candidates with distinct e-mails; a known e-mail keeps its learner and details."""
+    """email -> learner_id, for candidates with distinct e-mails; a known e-mail keeps its learner."""
     if not candidates:
         return {}
-    columns = [[c[k] for c in candidates] for k in ("email", "first_name", "last_name", "phone", "birth_year")]
+    columns = [[c[k] for c in candidates] for k in ("email", "birth_year")]
     rows = await conn.fetch(UPSERT_CANDIDATES, [c["learner_id"] for c in candidates], *columns)
     return {r["email"]: r["learner_id"] for r in rows}
 
 
 APPLICATION_ROW = ("application_id", "learner_id", "programme_id", "session_id", "gender", "education_level",
-                   "age_band", "qpv", "zrr", "job_seeker", "region", "submitted_at")
+                   "age_band", "qpv", "zrr", "job_seeker", "region", "submitted_at", "first_name", "last_name",
+                   "email", "phone")
 
 
 async def insert_applications(conn, applications: list[dict]) -> list[dict]:
@@ -202,15 +232,18 @@ async def set_missing_sessions(conn, programme_ids: list, session_ids: list) -> 
 
 
 async def erase_candidate(conn, learner_id) -> str:
-    """'erased', 'already' or 'unknown'."""
-    if await conn.fetchval(ERASE_CANDIDATE, learner_id) is not None:
-        return "erased"
-    row = await conn.fetchrow(CANDIDATE_EXISTS, learner_id)
-    return "unknown" if row is None else "already"
+    """'erased' (something was removed: the first time, or again after a restore), 'already' or
+    'unknown'."""
+    candidate = await conn.fetchval(ERASE_CANDIDATE, learner_id)
+    applications = int((await conn.execute(ERASE_APPLICATION_CONTACTS, learner_id)).split()[-1])
+    if candidate is None and await conn.fetchrow(CANDIDATE_EXISTS, learner_id) is None:
+        return "unknown"
+    return "erased" if candidate is not None or applications else "already"
 
 
-async def get_contact(conn, learner_id) -> dict | None:
-    row = await conn.fetchrow(GET_CONTACT, learner_id)
+async def get_contact(conn, learner_id, enrolment_id=None, open_followup_only: bool = True) -> dict | None:
+    """The contact details of the learner's open follow-up (or, for an administrator, any kept copy)."""
+    row = await conn.fetchrow(OPEN_FOLLOWUP_CONTACT if open_followup_only else ANY_CONTACT, learner_id, enrolment_id)
     return dict(row) if row else None
 
 
@@ -273,15 +306,25 @@ UPSERT_CLOSURE = """
 INSERT INTO followup_closures (learner_id, programme_id, status, closed_on) VALUES ($1, $2, $3, $4)
 ON CONFLICT (learner_id, programme_id) DO UPDATE SET status = EXCLUDED.status, closed_on = EXCLUDED.closed_on
 """
-# Contact details go once every follow-up of the learner closed before the cutoff and nothing
-# newer (an application) needs them; the pseudonymous facts stay.
-PURGE_CONTACTS = """
+# Retention counts each application's own activity (security review, finding 3): a centre applying
+# again for a person keeps its own copy, never another centre's. An application's contact details
+# go once its follow-up closed before the cutoff, or once it ended without a training before the
+# cutoff; the candidate's e-mail and birth year go with the last of her applications' copies. The
+# pseudonymous facts stay.
+PURGE_APPLICATION_CONTACTS = """
+UPDATE applications a SET first_name = NULL, last_name = NULL, email = NULL, phone = NULL, contact_purged_at = now()
+WHERE a.contact_purged_at IS NULL AND a.submitted_at < $1
+  AND (EXISTS (SELECT 1 FROM followup_closures f
+               WHERE f.learner_id = a.learner_id AND f.programme_id = a.programme_id AND f.closed_on < $1
+                 AND a.status = 'admitted')
+       OR (a.status IN ('rejected', 'withdrawn', 'no_show') AND a.decided_at < $1))
+"""
+PURGE_CANDIDATES = """
 UPDATE candidates c SET first_name = '', last_name = '', email = 'purged-' || c.learner_id || '@erased.invalid',
        phone = NULL, birth_year = 0, erased_at = now()
 WHERE c.erased_at IS NULL
-  AND EXISTS (SELECT 1 FROM followup_closures f WHERE f.learner_id = c.learner_id)
-  AND NOT EXISTS (SELECT 1 FROM followup_closures f WHERE f.learner_id = c.learner_id AND f.closed_on >= $1)
-  AND NOT EXISTS (SELECT 1 FROM applications a WHERE a.learner_id = c.learner_id AND a.submitted_at >= $1)
+  AND EXISTS (SELECT 1 FROM applications a WHERE a.learner_id = c.learner_id)
+  AND NOT EXISTS (SELECT 1 FROM applications a WHERE a.learner_id = c.learner_id AND a.contact_purged_at IS NULL)
 """
 
 
@@ -317,4 +360,54 @@ async def record_closure(conn, learner_id, programme_id, status, closed_on) -> N
 
 
 async def purge_contacts(conn, cutoff) -> int:
-    return int((await conn.execute(PURGE_CONTACTS, cutoff)).split()[-1])
+    """The applications whose contact details were purged now."""
+    purged = int((await conn.execute(PURGE_APPLICATION_CONTACTS, cutoff)).split()[-1])
+    await conn.execute(PURGE_CANDIDATES)
+    return purged
+
+
+# Which application an enrolment follows: its own (v2 events name it), the admitted one of the
+# learner in the programme (v1), or, for an enrolment a transfer opened, that of the one it left.
+LINK_ENROLMENTS = """
+INSERT INTO enrolment_applications (enrolment_id, application_id)
+SELECT enrolment_id, application_id FROM unnest($1::uuid[], $2::uuid[]) AS u(enrolment_id, application_id)
+ON CONFLICT (enrolment_id) DO NOTHING
+"""
+LINK_ENROLMENT_V1 = """
+INSERT INTO enrolment_applications (enrolment_id, application_id)
+SELECT $1, application_id FROM applications WHERE learner_id = $2 AND programme_id = $3 AND status = 'admitted'
+ORDER BY submitted_at DESC LIMIT 1
+ON CONFLICT (enrolment_id) DO NOTHING
+"""
+LINK_TRANSFERRED = """
+INSERT INTO enrolment_applications (enrolment_id, application_id)
+SELECT $1, application_id FROM enrolment_applications WHERE enrolment_id = $2
+ON CONFLICT (enrolment_id) DO NOTHING
+"""
+UPSERT_EXIT = """
+INSERT INTO enrolment_exits (enrolment_id, learner_id, programme_id, exited_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (enrolment_id) DO UPDATE SET exited_at = EXCLUDED.exited_at
+"""
+DELETE_EXIT = "DELETE FROM enrolment_exits WHERE enrolment_id = $1"
+
+
+async def link_enrolments(conn, links: list[tuple], links_v1: list[tuple], transfers: list[tuple]) -> None:
+    """(enrolment_id, application_id); (enrolment_id, learner_id, programme_id) of v1 events;
+    (enrolment_id, the enrolment it continues) of transfers, applied after the others."""
+    if links:
+        await conn.execute(LINK_ENROLMENTS, [e for e, _ in links], [a for _, a in links])
+    if links_v1:
+        await conn.executemany(LINK_ENROLMENT_V1, links_v1)
+    if transfers:
+        await conn.executemany(LINK_TRANSFERRED, transfers)
+
+
+async def set_exits(conn, exits: list[tuple]) -> None:
+    """(enrolment_id, learner_id, programme_id, exited_at or None), in the order consumed: an exit
+    that opens a follow-up, or None where a correction says the enrolment has not left (or left by
+    a transfer, which opens none)."""
+    for enrolment_id, learner_id, programme_id, exited_at in exits:
+        if exited_at is None:
+            await conn.execute(DELETE_EXIT, enrolment_id)
+        else:
+            await conn.execute(UPSERT_EXIT, enrolment_id, learner_id, programme_id, exited_at)

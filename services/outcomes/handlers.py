@@ -30,7 +30,7 @@ from shared.contracts import (
 )
 from shared.contracts.calendar import civil_date
 from shared.contracts.topics import consumed_by
-from shared.plumbing.erasure import erase_kept_copies
+from shared.plumbing.erasure import apply_erasure
 
 TOPICS = consumed_by("outcomes")
 
@@ -43,6 +43,11 @@ def _identity(event: Envelope) -> tuple:
         d = event.data
         return d.enrolment_id, event.learner_id, event.programme_id, d.application_id, d.session_id
     return enrolment_of(event), event.learner_id, event.programme_id, None, None
+
+
+async def erase(conn: asyncpg.Connection, learner_id: uuid.UUID, erased_at) -> int:
+    """A learner's erasure here (also applied again by `parcours restore-check` after a restore)."""
+    return await apply_erasure(conn, learner_id, erased_at, store.erase_free_text)
 
 
 class Projector:
@@ -106,8 +111,7 @@ class Projector:
             (*_identity(e), e.data.transferred_from, e.occurred_at) for e in kind(TrainingStartedV2)])
         await self._exits(conn, [e for e in exits if e.event_id not in refused])
         for event in kind(LearnerErased):
-            await store.erase_free_text(conn, event.learner_id)
-            await erase_kept_copies(conn, event.learner_id)
+            await erase(conn, event.learner_id, event.occurred_at)
         # Attendance, milestones and interruptions do not enter the key figures of v1.
         return refused
 

@@ -319,11 +319,14 @@ async def current_outcomes_by_situation(conn) -> dict[str, int]:
     return {r["situation"]: r["n"] for r in await conn.fetch(CURRENT_OUTCOMES)}
 
 
-ERASE_ATTEMPT_NOTES = "UPDATE contact_attempts SET note = NULL WHERE learner_id = $1"
-ERASE_JOB_TITLES = "UPDATE outcomes SET job_title = NULL WHERE learner_id = $1"
+ERASE_ATTEMPT_NOTES = "UPDATE contact_attempts SET note = NULL WHERE learner_id = $1 AND note IS NOT NULL"
+ERASE_JOB_TITLES = "UPDATE outcomes SET job_title = NULL WHERE learner_id = $1 AND job_title IS NOT NULL"
 
 
-async def erase_free_text(conn, learner_id) -> None:
-    """Notes and job titles could name a person or an employer: they go; the situation codes stay."""
-    await conn.execute(ERASE_ATTEMPT_NOTES, learner_id)
-    await conn.execute(ERASE_JOB_TITLES, learner_id)
+async def erase_free_text(conn, learner_id) -> int:
+    """Notes and job titles could name a person or an employer: they go; the situation codes stay.
+    Returns the rows changed now (0 when they already were erased)."""
+    changed = 0
+    for statement in (ERASE_ATTEMPT_NOTES, ERASE_JOB_TITLES):
+        changed += int((await conn.execute(statement, learner_id)).split()[-1])
+    return changed

@@ -143,9 +143,11 @@ async def worklist(request: Request, status: str = Query("open", max_length=20),
     })
 
 
-async def _contact(request: Request, learner_id: UUID) -> tuple[dict | None, str | None]:
-    """Contact details come from intake at the moment they are shown; they are never stored here."""
-    url = f"{request.app.state.settings.intake_url.rstrip('/')}/learners/{learner_id}/contact"
+async def _contact(request: Request, followup: dict) -> tuple[dict | None, str | None]:
+    """Contact details come from intake at the moment they are shown; they are never stored here.
+    Intake answers those of the follow-up's own enrolment, while the follow-up is open."""
+    url = (f"{request.app.state.settings.intake_url.rstrip('/')}/learners/{followup['learner_id']}/contact"
+           f"?enrolment_id={followup['enrolment_id']}")
     session = getattr(request.state, "session", None)
     token = session.key if session else auth.token_of(request)
     # With the staff member's own key: intake decides whether they may see it.
@@ -158,7 +160,8 @@ async def _contact(request: Request, learner_id: UUID) -> tuple[dict | None, str
     if r.status_code == 200:
         return r.json(), None
     if r.status_code == 404:
-        return None, "No contact details are held for this learner (erased or never given)."
+        return None, ("No contact details for this follow-up: it is closed, or they were erased or never "
+                      "given.")
     if r.status_code in (401, 403):
         return None, "Your key does not give access to contact details."
     return None, f"Contact details are unavailable right now (intake answered {r.status_code})."
@@ -169,7 +172,7 @@ async def _page(request: Request, followup_id: UUID, status_code: int = 200, **e
         followup = await service.followup_detail(PgUnit(conn), followup_id, today=request.app.state.clock())
     if followup is None:
         return HTMLResponse("<p>No such follow-up. <a href='/staff'>Back to the worklist</a></p>", status_code=404)
-    contact, contact_error = await _contact(request, followup["learner_id"])
+    contact, contact_error = await _contact(request, followup)
     today = request.app.state.clock()
     return templates.TemplateResponse(request, "followup.html", {
         "f": followup, "contact": contact, "contact_error": contact_error, "today": today.isoformat(),

@@ -13,6 +13,7 @@ POLICY: auth.Policy = {
     ("POST", "/facts/{event_id}/corrections"): ("centre",), ("POST", "/facts/csv"): ("centre",),
     ("GET", "/facts/csv/template"): ANY, ("POST", "/xapi/statements"): ("centre",),
     ("GET", "/enrolments/{learner_id}/{programme_id}"): ("centre",), ("GET", "/enrolments/summary"): ("manager",),
+    ("GET", "/enrolments/{enrolment_id}"): ("centre",),
 }
 REFUSALS = (auth.Forbidden,)
 
@@ -20,6 +21,14 @@ REFUSALS = (auth.Forbidden,)
 async def own_programme(conn, principal: auth.Principal, programme_id) -> None:
     if principal.role == "centre":
         auth.check_centre(principal, await store.centre_of_programme(conn, programme_id), "this programme's")
+
+
+def shown(principal: auth.Principal, view: dict) -> dict:
+    """An enrolment as the caller may see it: a centre never gets the network-wide learner id."""
+    if principal.role != "centre":
+        return view
+    hide = {"learner_id": None}
+    return {**view, **hide, "other_enrolments": [{**o, **hide} for o in view.get("other_enrolments", [])]}
 
 
 async def own_fact(conn, principal: auth.Principal, event_id) -> None:

@@ -97,4 +97,20 @@ async def get_enrolment(learner_id: UUID, programme_id: UUID, request: Request):
         view = await store.enrolment_view(conn, learner_id, programme_id)
     if view is None:
         return problem(404, "not_found", f"no enrolment of learner {learner_id} in programme {programme_id}")
-    return view
+    return access.shown(auth.principal_of(request), view)
+
+
+@router.get("/enrolments/{enrolment_id}", response_model=EnrolmentOut, responses=problems(404), tags=["progress"],
+            summary="One enrolment, by its id or its admitted application's, with its facts and the learner's others "
+                    "in the programme")
+async def get_enrolment_by_id(enrolment_id: UUID, request: Request):
+    principal = auth.principal_of(request)
+    async with _pool(request).acquire() as conn:
+        named = await store.enrolment_named(conn, enrolment_id)
+        if named is not None:
+            await access.own_programme(conn, principal, named["programme_id"])
+            view = await store.enrolment_view(conn, named["learner_id"], named["programme_id"],
+                                              named["enrolment_id"])
+    if named is None:
+        return problem(404, "not_found", f"no enrolment {enrolment_id}")
+    return access.shown(principal, view)

@@ -15,11 +15,13 @@ from zoneinfo import ZoneInfo
 
 PARIS = ZoneInfo("Europe/Paris")
 MAX_LINES = 10_000
-# The last three are optional: the enrolment (or its application) when the learner has several in
-# the programme, and the programme a transfer continues in.
-COLUMNS = ("event_id", "learner_id", "programme_id", "type", "occurred_at", "hours", "milestone", "reason",
-           "exit_reason", "dropout_cause", "enrolment_id", "application_id", "transfer_to_programme_id")
-REQUIRED = ("learner_id", "programme_id", "type", "occurred_at")
+# A line names its enrolment by the admitted application's id (what the centre knows), or the
+# enrolment's; learner_id is for administrators, who see the network-wide id. The last column is
+# the programme a transfer continues in.
+COLUMNS = ("event_id", "application_id", "enrolment_id", "learner_id", "programme_id", "type", "occurred_at", "hours",
+           "milestone", "reason", "exit_reason", "dropout_cause", "transfer_to_programme_id")
+REQUIRED = ("programme_id", "type", "occurred_at")
+NAMING = ("application_id", "enrolment_id", "learner_id")  # at least one of them
 LOWERCASE = ("type", "exit_reason", "dropout_cause")  # closed lists: "Started" is read as "started"
 
 # Naive local times are Paris time; a date alone means noon, so that it stays the same day in UTC.
@@ -32,7 +34,7 @@ DECIMAL_COMMA = re.compile(r"\d+,\d+")
 
 # Served at GET /facts/csv/template and kept equal to docs/progress-template.csv (a test checks).
 TEMPLATE = (
-    "event_id;learner_id;programme_id;type;occurred_at;hours;milestone;reason;exit_reason;dropout_cause\n"
+    "event_id;application_id;programme_id;type;occurred_at;hours;milestone;reason;exit_reason;dropout_cause\n"
     "355e5bbe-723a-430e-98e9-7651fcdf09fd;cc7bb1ba-026b-4865-bb24-66359a5ab6ef;"
     "5024a0b8-ae69-43a0-8ca6-9de17f91a885;started;2020-03-02T09:00:00+01:00;;;;;\n"
     ";cc7bb1ba-026b-4865-bb24-66359a5ab6ef;5024a0b8-ae69-43a0-8ca6-9de17f91a885;attendance;"
@@ -141,6 +143,8 @@ def _header(number: int, row: list[str]) -> list[str]:
     if doubled:
         raise CsvFileError(f"line {number}: column(s) {', '.join(doubled)} appear more than once")
     missing = [name for name in REQUIRED if name not in names]
+    if not any(name in names for name in NAMING):
+        missing.insert(0, " or ".join(NAMING))
     if missing:
         raise CsvFileError(f"line {number}: missing column(s) {', '.join(missing)}")
     return names

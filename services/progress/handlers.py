@@ -25,7 +25,7 @@ from shared.contracts import (
 )
 from shared.contracts.topics import consumed_by
 from shared.plumbing.dispatch import Handler, dispatch
-from shared.plumbing.erasure import erase_kept_copies
+from shared.plumbing.erasure import apply_erasure
 
 TOPICS = consumed_by("progress")
 
@@ -51,8 +51,12 @@ async def _programmes(conn: asyncpg.Connection, events: list[Envelope]) -> None:
 
 async def _erasures(conn: asyncpg.Connection, events: list[Envelope]) -> None:
     for event in events:
-        await store.erase_free_text(conn, event.learner_id)
-        await erase_kept_copies(conn, event.learner_id)
+        await erase(conn, event.learner_id, event.occurred_at)
+
+
+async def erase(conn: asyncpg.Connection, learner_id: uuid.UUID, erased_at) -> int:
+    """A learner's erasure here (also applied again by `parcours restore-check` after a restore)."""
+    return await apply_erasure(conn, learner_id, erased_at, store.erase_free_text)
 
 
 async def _decisions(conn: asyncpg.Connection, events: list[Envelope]) -> None:

@@ -130,7 +130,8 @@ async def csv_template() -> Response:
     "/xapi/statements", response_model=StatementsOut, response_model_exclude_none=True,
     responses=problems(413, 422), tags=["progress"],
     summary="Post xAPI statements (one, or a list of up to 1,000), each with its own result",
-    description="The learner is actor.account.name (their Parcours id; e-mail addresses are refused), the "
+    description="The learner is actor.account.name (the id of her admitted application, as intake answered "
+    "it; e-mail addresses are refused), the "
     f"programme context.extensions[{xapi.PROGRAMME_ID}], the moment timestamp (with an offset), and the "
     "statement id the fact's event_id, so re-sending a statement answers duplicate. Verbs: initialized → started, "
     "attended → attendance (hours from result.duration), progressed → milestone, completed / passed / failed → "

@@ -80,7 +80,7 @@ class StoredFact(BaseModel):
 
 class EnrolmentBrief(BaseModel):
     enrolment_id: UUID
-    learner_id: UUID
+    learner_id: UUID | None = Field(None, description="The network-wide learner id, administrators only")
     programme_id: UUID
     application_id: UUID | None = None
     session_id: UUID | None = None

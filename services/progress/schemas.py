@@ -24,7 +24,9 @@ class FactIn(Request):
     ]}}
 
     event_id: UUID | None = Field(None, description="Client-chosen id; repeating it is harmless")
-    learner_id: UUID
+    learner_id: UUID | None = Field(
+        None, description="The network-wide learner id (administrators); a centre names the enrolment_id or the "
+                          "application_id instead, which is all it ever sees")
     programme_id: UUID
     enrolment_id: UUID | None = Field(
         None, description="The enrolment (one per admission: the admitted application's id). Without it (or "
@@ -47,6 +49,8 @@ class FactIn(Request):
 
     @model_validator(mode="after")
     def _fields_for_type(self) -> FactIn:
+        if self.learner_id is None and self.enrolment_id is None and self.application_id is None:
+            raise ValueError("a fact names its enrolment: enrolment_id or application_id (or learner_id)")
         if self.type == "attendance" and self.hours is None:
             raise ValueError("an attendance fact needs hours")
         if self.type == "milestone" and self.milestone is None:

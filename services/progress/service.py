@@ -179,9 +179,9 @@ async def post_facts(unit: Unit, facts: list[FactIn]) -> list[dict | domain.Doma
     that no longer fits. A refused fact leaves nothing behind. A transfer opens the enrolment the
     learner continues in.
     """
-    pairs = {(f.learner_id, f.programme_id) for f in facts}
-    pairs |= {(f.learner_id, f.transfer_to_programme_id) for f in facts if f.transfer_to_programme_id}
-    batch = _Batch(unit, await unit.get_many(pairs))
+    named = await _with_learners(unit, facts)
+    facts = [f for f in named if isinstance(f, FactIn)]
+    batch = _Batch(unit, await unit.get_many(_pairs(facts)))
     await batch.prefetch(facts)
     known = await unit.known_facts([f.event_id for f in facts if f.event_id is not None])
     programmes = await unit.programmes(list({f.transfer_to_programme_id for f in facts
@@ -189,7 +189,10 @@ async def post_facts(unit: Unit, facts: list[FactIn]) -> list[dict | domain.Doma
     results: list[dict | domain.DomainError] = []
     rows, events = [], []
     now = datetime.now(UTC)
-    for fact in facts:
+    for fact in named:
+        if isinstance(fact, domain.DomainError):
+            results.append(fact)
+            continue
         body_hash = _body_hash(fact)
         if fact.event_id is not None and fact.event_id in known:
             results.append(_repeated(batch, fact, known[fact.event_id], body_hash))
@@ -225,6 +228,32 @@ async def post_facts(unit: Unit, facts: list[FactIn]) -> list[dict | domain.Doma
     await unit.add_facts(rows)
     await unit.add_events(events)
     return results
+
+
+def _pairs(facts: list[FactIn]) -> set[tuple]:
+    """The (learner, programme) pairs whose enrolments a batch may touch: a transfer's destination too."""
+    pairs = {(f.learner_id, f.programme_id) for f in facts}
+    return pairs | {(f.learner_id, f.transfer_to_programme_id) for f in facts if f.transfer_to_programme_id}
+
+
+async def _with_learners(unit: Unit, facts: list[FactIn]) -> list[FactIn | domain.DomainError]:
+    """Each fact with its learner: a centre names the enrolment (or its admitted application) and
+    never needs the network-wide learner id. One that names no enrolment is refused as a fact naming
+    an enrolment of another learner or programme is (domain.resolve), saying nothing of which."""
+    ids = [f.enrolment_id or f.application_id for f in facts if f.learner_id is None]
+    learners = await unit.learners_of(ids) if ids else {}
+    named: list[FactIn | domain.DomainError] = []
+    for fact in facts:
+        if fact.learner_id is not None:
+            named.append(fact)
+            continue
+        learner_id = learners.get(fact.enrolment_id or fact.application_id)
+        if learner_id is None:
+            what = f"enrolment {fact.enrolment_id}" if fact.enrolment_id else f"application {fact.application_id}"
+            named.append(domain.NotAdmitted(f"{what} is not an enrolment of this learner in this programme"))
+        else:
+            named.append(fact.model_copy(update={"learner_id": learner_id}))
+    return named
 
 
 def _repeated(batch: _Batch, fact: FactIn, stored: tuple, body_hash: str) -> dict | domain.DomainError:

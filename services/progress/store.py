@@ -136,6 +136,33 @@ async def lock_enrolment(conn, enrolment_id) -> tuple[Identity, Enrolment] | Non
     return None if row is None else (_to_identity(row), _to_enrolment(row))
 
 
+# The learner of each enrolment named by its id or its application's (a fact may name either).
+LEARNERS_OF = """
+SELECT enrolment_id AS named, learner_id FROM enrolments WHERE enrolment_id = ANY($1::uuid[])
+UNION ALL
+SELECT application_id, learner_id FROM enrolments WHERE application_id = ANY($1::uuid[])
+"""
+
+
+ENROLMENT_NAMED = """
+SELECT enrolment_id, learner_id, programme_id FROM enrolments WHERE enrolment_id = $1 OR application_id = $1
+ORDER BY enrolment_id = $1 DESC LIMIT 1
+"""
+
+
+async def enrolment_named(conn, named) -> dict | None:
+    """(enrolment_id, learner_id, programme_id) of the enrolment with this id or application id."""
+    row = await conn.fetchrow(ENROLMENT_NAMED, named)
+    return dict(row) if row else None
+
+
+async def learners_of(conn, ids: list) -> dict:
+    """enrolment or application id -> learner_id, for the ids that name an enrolment."""
+    if not ids:
+        return {}
+    return {r["named"]: r["learner_id"] for r in await conn.fetch(LEARNERS_OF, ids)}
+
+
 async def lock_enrolments(conn, keys: Iterable[tuple]) -> dict[UUID, tuple[Identity, Enrolment]]:
     """Every enrolment of these (learner_id, programme_id) keys, locked in key order: id -> (identity, state)."""
     # UUIDs' own comparisons are Python code; their integers give the same order, four times faster.
@@ -241,31 +268,31 @@ async def summary(conn) -> dict[str, int]:
     return {r["state"]: r["n"] for r in await conn.fetch(SUMMARY)}
 
 
-async def enrolment_view(conn, learner_id, programme_id) -> dict | None:
-    """The learner's latest enrolment in the programme with its facts, and her other enrolments there."""
+async def enrolment_view(conn, learner_id, programme_id, enrolment_id=None) -> dict | None:
+    """The enrolment named (else the learner's latest in the programme) with its facts, and her
+    other enrolments there."""
     rows = [dict(r) for r in await conn.fetch(ENROLMENT_VIEW, learner_id, programme_id)]
-    if not rows:
+    named = [r for r in rows if enrolment_id in (None, r["enrolment_id"])]
+    if not named:
         return None
-    view, others = rows[0], rows[1:]
+    view = named[0]
+    others = [r for r in rows if r is not view]
     view["facts"] = [dict(r) for r in await conn.fetch(ENROLMENT_FACTS, view["enrolment_id"])]
     view["other_enrolments"] = others
     return view
 
 
-EXITS_BY_REASON = "SELECT exit_reason, count(*) AS n FROM enrolments WHERE state = 'exited' GROUP BY exit_reason"
-
-
-async def exits_by_reason(conn) -> dict[str, int]:
-    return {r["exit_reason"]: r["n"] for r in await conn.fetch(EXITS_BY_REASON)}
 
 
 # Free text a centre may have typed about a learner; codes (exit reasons) are not personal.
 ERASE_MILESTONES = """
-UPDATE facts SET data = jsonb_set(data, '{milestone}', '"(erased)"') WHERE learner_id = $1 AND fact_type = 'milestone'
+UPDATE facts SET data = jsonb_set(data, '{milestone}', '"(erased)"')
+WHERE learner_id = $1 AND fact_type = 'milestone' AND data->>'milestone' IS DISTINCT FROM '(erased)'
 """
 ERASE_INTERRUPTION_REASONS = """
 UPDATE facts SET data = jsonb_set(data, '{reason}', '"(erased)"')
 WHERE learner_id = $1 AND fact_type = 'interrupted' AND data->>'reason' IS NOT NULL
+  AND data->>'reason' <> '(erased)'
 """
 
 
@@ -281,10 +308,13 @@ WHERE f.event_id = c.event_id AND f.learner_id = $1 AND f.fact_type = k.fact_typ
 """
 
 
-async def erase_free_text(conn, learner_id) -> None:
-    await conn.execute(ERASE_MILESTONES, learner_id)
-    await conn.execute(ERASE_INTERRUPTION_REASONS, learner_id)
+async def erase_free_text(conn, learner_id) -> int:
+    """The facts whose free text was erased now (0 when it already was); corrections' copies too."""
+    changed = 0
+    for statement in (ERASE_MILESTONES, ERASE_INTERRUPTION_REASONS):
+        changed += int((await conn.execute(statement, learner_id)).split()[-1])
     await conn.execute(ERASE_CORRECTIONS, learner_id)
+    return changed
 
 
 CENTRE_OF_PROGRAMME = "SELECT centre_id FROM programmes WHERE programme_id = $1"

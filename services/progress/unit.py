@@ -27,6 +27,9 @@ class Unit(Protocol):
     async def get_many(self, pairs: Iterable[tuple[UUID, UUID]]) -> dict[UUID, tuple[Identity, Enrolment]]:
         """Every enrolment of these (learner, programme) pairs, locked until the end of the unit."""
 
+    async def learners_of(self, ids: list[UUID]) -> dict[UUID, UUID]:
+        """enrolment or application id -> learner_id, for those that name an enrolment."""
+
     async def histories(self, enrolment_ids: list[UUID]) -> dict[UUID, list[Fact]]:
         """Each enrolment's active facts in date order (an empty list when it has none)."""
 
@@ -76,6 +79,9 @@ class PgUnit:
 
     async def get_many(self, pairs):
         return await store.lock_enrolments(self.conn, pairs)
+
+    async def learners_of(self, ids):
+        return await store.learners_of(self.conn, ids)
 
     async def histories(self, enrolment_ids):
         return await store.active_facts_of(self.conn, enrolment_ids)

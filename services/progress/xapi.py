@@ -27,7 +27,7 @@ COURSE_TYPES = frozenset({"http://adlnet.gov/expapi/activities/course",
 # Where each fact field comes from, to name it in a refusal.
 SOURCES = {
     "event_id": "id",
-    "learner_id": "actor.account.name",
+    "application_id": "actor.account.name",
     "programme_id": f"context.extensions[{PROGRAMME_ID}]",
     "occurred_at": "timestamp",
     "hours": "result.duration",
@@ -106,7 +106,7 @@ def to_fact(statement: Any) -> dict:
     if meaning is None:
         raise UnknownVerb(f"verb {verb} is not one that maps to a training fact (see docs/progress-import.md)")
     fact = {"event_id": _required(statement, "id", "the statement's UUID, which makes re-sending it harmless"),
-            "learner_id": _learner(statement.get("actor")),
+            "application_id": _learner(statement.get("actor")),
             "programme_id": _extension(statement, PROGRAMME_ID, "the programme's Parcours id (UUID)"),
             "occurred_at": _required(statement, "timestamp", "when it happened, with an offset "
                                                              "(2020-03-02T09:00:00+01:00)")}
@@ -118,8 +118,9 @@ def to_fact(statement: Any) -> dict:
                        "(object.definition.type course) it is")
     fact["type"] = fact_type
     enrolment = _extension(statement, ENROLMENT_ID)
-    if enrolment is not None:
+    if enrolment is not None:  # names the very enrolment (one a transfer opened has no application)
         fact["enrolment_id"] = enrolment
+        del fact["application_id"]
     result = _dict(statement.get("result"))
     if fact_type == "attendance":
         fact["hours"] = duration_hours(result.get("duration"))
@@ -172,18 +173,21 @@ def _extension(statement: dict, iri: str, required: str | None = None) -> Any:
 
 def _learner(actor: Any) -> Any:
     if not isinstance(actor, dict):
-        raise MappingError("actor is required: an Agent whose account name is the learner's Parcours id")
+        raise MappingError("actor is required: an Agent whose account name is the id of the learner's admitted "
+                           "application")
     if actor.get("objectType") == "Group":
         raise MappingError("actor is a Group: send one statement per learner")
     if "mbox" in actor or "mbox_sha1sum" in actor:
         raise MappingError("actor is identified by an e-mail address (mbox), and we never take e-mail addresses: "
-                           "identify the learner by actor.account, its name being the learner's Parcours id")
+                           "identify the learner by actor.account, its name being the id of the learner's admitted "
+                           "application")
     if "openid" in actor:
         raise MappingError("actor is identified by openid: identify the learner by actor.account, its name being "
-                           "the learner's Parcours id")
+                           "the id of the learner's admitted application")
     name = _dict(actor.get("account")).get("name")
     if name is None or name == "":
-        raise MappingError("actor.account.name is required: the learner's Parcours id (UUID)")
+        raise MappingError("actor.account.name is required: the id of the learner's admitted application (UUID), "
+                           "as intake answered it")
     return name
 
 

@@ -1,5 +1,6 @@
 """Erasure of the copies of events a service keeps: its outbox (published again by every `resync`)
-and its dead letters (with their `.dlq` copies queued in the outbox).
+and its dead letters (with their `.dlq` copies queued in the outbox); and the tombstone list of
+erasures each service keeps, which `parcours restore-check` applies again after a restore.
 
 The free-text fields of each event type (`shared.contracts.events.FREE_TEXT`) are replaced by
 `(erased)` in every copy keyed by the learner; a kept payload that cannot be read as an event (an
@@ -10,6 +11,7 @@ and manual: the tables are read by key, without an index of their own.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -45,4 +47,30 @@ async def erase_kept_copies(conn: asyncpg.Connection, learner_id) -> int:
             if payload is not None:
                 await conn.execute(f"UPDATE {table} SET payload = $2 WHERE id = $1", row["id"], payload)
                 changed += 1
+    return changed
+
+
+RECORD = "INSERT INTO erasures (learner_id, erased_at) VALUES ($1, $2) ON CONFLICT (learner_id) DO NOTHING"
+LIST = "SELECT learner_id, erased_at FROM erasures ORDER BY erased_at, learner_id"
+
+
+async def record_erasure(conn: asyncpg.Connection, learner_id, erased_at) -> None:
+    """Add the learner to this service's tombstone list (once: the first erasure's moment stays)."""
+    await conn.execute(RECORD, learner_id, erased_at)
+
+
+async def tombstones(conn: asyncpg.Connection) -> list[dict]:
+    """Every erasure this service applied: learner_id, erased_at."""
+    return [dict(r) for r in await conn.fetch(LIST)]
+
+
+async def apply_erasure(conn: asyncpg.Connection, learner_id, erased_at,
+                        erase_own: Callable[[asyncpg.Connection, object], Awaitable[int]]) -> int:
+    """What `learner.erased` does in a service: its own tables' free text (`erase_own`, the service's
+    store, returning the rows it changed), its kept copies of events, and its tombstone; returns the
+    rows changed (0 when everything already was erased). Repeating it is harmless, which is what
+    lets a restore apply it again."""
+    changed = await erase_own(conn, learner_id)
+    changed += await erase_kept_copies(conn, learner_id)
+    await record_erasure(conn, learner_id, erased_at)
     return changed

@@ -1,5 +1,7 @@
 """GDPR erasure: `DELETE /learners/{id}` removes the personal data in every service, tells them
-with `learner.erased`, and leaves every count of the key figures the same."""
+with `learner.erased`, and leaves every count of the key figures the same; no table of any
+service and no topic holds it after a `resync`; a restored backup is erased again by
+`parcours restore-check` (security review, finding 4)."""
 
 from __future__ import annotations
 
@@ -30,6 +32,57 @@ async def all_payloads(bootstrap: str) -> list[bytes]:
     return payloads
 
 
+async def tables_holding(dsns: dict[str, str], words: list[bytes]) -> list[str]:
+    """service.table of every row, in every table of every service, where one of the words appears
+    (bytes columns read as text: the kept copies of events are bytes)."""
+    found = []
+    for service, dsn in dsns.items():
+        conn = await asyncpg.connect(dsn)
+        try:
+            tables = [r["tablename"] for r in await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+            for table in tables:
+                for row in await conn.fetch(f'SELECT * FROM "{table}"'):  # names from the catalog
+                    text = b" ".join(v if isinstance(v, bytes) else str(v).encode() for v in row.values())
+                    found += [f"{service}.{table}" for w in words if w in text]
+        finally:
+            await conn.close()
+    return sorted(set(found))
+
+
+async def restore_old_copy(dsns: dict[str, str], learner: str, intake_rows: dict, job_title: str) -> None:
+    """What restoring intake's and outcomes' backups from before the erasure brings back: the
+    person, her details, a job title, and neither database's record of the erasure."""
+    conn = await asyncpg.connect(dsns["intake"])
+    try:
+        candidate = intake_rows["candidate"]
+        await conn.execute("UPDATE candidates SET email = $2, birth_year = $3, erased_at = NULL WHERE learner_id = $1",
+                           candidate["learner_id"], candidate["email"], candidate["birth_year"])
+        for a in intake_rows["applications"]:
+            await conn.execute("UPDATE applications SET first_name = $2, last_name = $3, email = $4, phone = $5, "
+                               "contact_purged_at = NULL WHERE application_id = $1", a["application_id"],
+                               a["first_name"], a["last_name"], a["email"], a["phone"])
+        await conn.execute("DELETE FROM erasures WHERE learner_id = $1", candidate["learner_id"])
+    finally:
+        await conn.close()
+    conn = await asyncpg.connect(dsns["outcomes"])
+    try:
+        await conn.execute("UPDATE outcomes SET job_title = $2 WHERE learner_id = $1", learner, job_title)
+        await conn.execute("DELETE FROM erasures WHERE learner_id = $1", learner)
+    finally:
+        await conn.close()
+
+
+async def intake_rows(dsn: str, learner: str) -> dict:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return {"candidate": dict(await conn.fetchrow("SELECT * FROM candidates WHERE learner_id = $1", learner)),
+                "applications": [dict(r) for r in await conn.fetch(
+                    "SELECT * FROM applications WHERE learner_id = $1", learner)]}
+    finally:
+        await conn.close()
+
+
 async def personal_text(dsn: str, learner: str) -> list:
     conn = await asyncpg.connect(dsn)
     try:
@@ -39,7 +92,7 @@ async def personal_text(dsn: str, learner: str) -> list:
         await conn.close()
 
 
-def test_no_personal_data_leaves_intake_and_erasure_removes_it_while_counts_stay(tmp_path):
+def test_security_4_no_personal_data_leaves_intake_and_erasure_reaches_every_copy_and_survives_a_restore(tmp_path):
     ports = service_ports()
     state = tmp_path / "state"
     up = Up(state, ports)
@@ -58,7 +111,11 @@ def test_no_personal_data_leaves_intake_and_erasure_removes_it_while_counts_stay
             "observed_on": recorded["observation_date"]})
         assert fix.status_code == 200, fix.text
         before = {y: http.get(f"{outcomes}/key-figures", params={"year": y}).json()["counts"] for y in (2020, 2021)}
-        assert http.get(f"{intake}/learners/{learner}/contact").status_code == 200
+        contact = http.get(f"{intake}/learners/{learner}/contact")
+        assert contact.status_code == 200
+        dsns = json.loads((state / "stack.json").read_text())["databases"]
+        backup = asyncio.run(intake_rows(dsns["intake"], learner))
+        hers = [contact.json()["email"].encode(), contact.json()["phone"].encode(), b"Dupont SARL"]
 
         # No personal data in any event or metric: names, e-mails and phones stay in intake.
         payloads = asyncio.run(all_payloads(bootstrap))
@@ -87,6 +144,29 @@ def test_no_personal_data_leaves_intake_and_erasure_removes_it_while_counts_stay
         after = {y: http.get(f"{outcomes}/key-figures", params={"year": y}).json()["counts"] for y in (2020, 2021)}
         assert after == before
         page = http.get(f"{outcomes}/staff/followups/{followup}").text
-        assert "No contact details are held" in page
+        assert "No contact details for this follow-up" in page
+
+        # Every table of every service, and every topic once the outboxes are published again.
+        resync = run(["resync", "--since", "2000-01-01T00:00:00Z", "--state-dir", str(state)], up.env())
+        assert resync.returncode == 0, resync.stdout + resync.stderr
+        assert asyncio.run(tables_holding(dsns, hers)) == []
+        asyncio.run(asyncio.sleep(3))  # the relays publish what resync queued
+        assert not [p[:120] for p in asyncio.run(all_payloads(bootstrap)) if any(w in p for w in hers)]
+
+        # A backup of intake and of outcomes from before the erasure is restored: the person is back.
+        exported = tmp_path / "erasures.jsonl"
+        listed = run(["erasures", "--output", str(exported), "--state-dir", str(state)], up.env())
+        assert listed.returncode == 0 and learner in exported.read_text(), listed.stdout + listed.stderr
+        asyncio.run(restore_old_copy(dsns, learner, backup, "Analyste chez Dupont SARL"))
+        assert http.get(f"{intake}/learners/{learner}/contact").status_code == 200
+        assert asyncio.run(tables_holding(dsns, hers)) == ["intake.applications", "intake.candidates",
+                                                           "outcomes.outcomes"]
+        check = run(["restore-check", "--state-dir", str(state)], up.env())
+        assert check.returncode == 0, check.stdout + check.stderr
+        # Progress was not restored: its list holds the erasure the restored ones forgot.
+        assert "intake: " in check.stdout and "1 missing from its own list" in check.stdout
+        assert http.get(f"{intake}/learners/{learner}/contact").status_code == 404
+        assert asyncio.run(tables_holding(dsns, hers)) == []
+        assert http.get(f"{intake}/erasures").json()["items"][0]["learner_id"] == learner
     finally:
         up.stop()

@@ -79,13 +79,33 @@ def application_to(programme_id: str, email: str) -> dict:
 
 
 def concrete(path: str) -> str:
-    for name in ("programme_id", "session_id", "centre_id", "application_id", "learner_id", "event_id"):
+    for name in ("programme_id", "session_id", "centre_id", "application_id", "learner_id", "event_id",
+                 "enrolment_id"):
         path = path.replace("{" + name + "}", str(uuid.uuid4()))
     return path
 
 
 def header(token: str | None) -> dict:
     return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+async def leave_training(kafka: str, dsn: str, learner, programme, application_id,
+                         exited_at: str = "2020-10-02T17:00:00") -> None:
+    """The enrolment of an admitted application starts and ends, as progress tells intake: its
+    follow-up is open, and its contact details readable by follow-up staff."""
+    learner, programme, application_id = (uuid.UUID(str(x)) for x in (learner, programme, application_id))
+    await publish(kafka, [f.training_v2("started", learner, programme, application_id, "2020-03-02T09:00:00"),
+                          f.training_v2("exited", learner, programme, application_id, exited_at,
+                                        reason="certified")])
+
+    async def recorded():
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await conn.fetchval("SELECT exited_at FROM enrolment_exits WHERE enrolment_id = $1",
+                                       application_id) is not None
+        finally:
+            await conn.close()
+    await eventually(recorded)
 
 
 @pytest.fixture
@@ -167,10 +187,13 @@ async def test_r12_a_centre_reaches_only_its_own_learners(stacks, kafka):
         assert listed.status_code == 200 and listed.json()["total"] == 0
         listed = await client.get("/applications", headers=header(intake_keys["centre_a"]))
         assert listed.json()["total"] == 1
-        assert (await client.get(f"/learners/{mine.json()['learner_id']}/contact",
+        learner_a = (await client.get(f"/applications/{application_id}", headers=admin)).json()["learner_id"]
+        assert mine.json()["learner_id"] is None and listed.json()["items"][0]["learner_id"] is None
+        assert (await client.get(f"/learners/{learner_a}/contact",
                                  headers=header(intake_keys["centre_a"]))).status_code == 403
-        assert (await client.get(f"/learners/{mine.json()['learner_id']}/contact",
-                                 headers=header(intake_keys["followup"]))).status_code == 200
+        # No follow-up open yet: nothing for follow-up staff to read.
+        assert (await client.get(f"/learners/{learner_a}/contact",
+                                 headers=header(intake_keys["followup"]))).status_code == 404
 
     learner, programme_a = uuid.uuid4(), uuid.uuid4()
     await publish(kafka, [f.programme(programme_a) .model_copy(update={"data": f.programme(programme_a).data.model_copy(
@@ -250,7 +273,7 @@ async def test_security_6_session_counts_are_visible_only_to_their_centre(stacks
     assert staff["total"] == 1
 
 
-async def test_security_6_every_contact_read_is_logged_for_the_administrator(stacks):
+async def test_security_6_every_contact_read_is_logged_for_the_administrator(stacks, kafka):
     # Finding 6 of the security review: a follow-up key read anyone's contact details with no trace.
     intake, intake_dsn, _ = stacks["intake"]
     keys = await make_keys(intake_dsn)
@@ -259,8 +282,11 @@ async def test_security_6_every_contact_read_is_logged_for_the_administrator(sta
         programme_id = (await client.post("/programmes", json=programme,
                                           headers=header(keys["admin"]))).json()["programme_id"]
         application = application_to(programme_id, "ada.log@example.org")
-        learner = (await client.post("/applications", json=application,
-                                     headers=header(keys["centre_a"]))).json()["learner_id"]
+        application_id = (await client.post("/applications", json=application,
+                                            headers=header(keys["centre_a"]))).json()["application_id"]
+        learner = (await client.get(f"/applications/{application_id}",
+                                    headers=header(keys["admin"]))).json()["learner_id"]
+        await leave_training(kafka, intake_dsn, learner, programme_id, application_id)
         before = (await client.get("/contact-reads", headers=header(keys["admin"]))).json()["items"]
         assert (await client.get(f"/learners/{learner}/contact", headers=header(keys["followup"]))).status_code == 200
         assert (await client.get(f"/learners/{uuid.uuid4()}/contact",

@@ -200,7 +200,7 @@ async def stored(pool, places: dict) -> dict:
     return {
         "candidates": [tuple(c)[:-1] for c in candidates],
         "applications": [tuple(a) for a in await pool.fetch(
-            "SELECT split_part(c.email, '@', 1) AS who, a.session_id = $2 AS second, a.status "
+            "SELECT split_part(c.email, '@', 1) AS who, a.session_id = $2 AS second, a.status, a.first_name "
             "FROM applications a JOIN candidates c USING (learner_id) WHERE a.programme_id = ANY($1::uuid[]) "
             "ORDER BY 1, 2", programmes, places["S2"])],
         "submissions": await pool.fetchval(
@@ -232,9 +232,12 @@ async def test_a_batch_means_what_the_same_applications_posted_one_by_one_mean(a
                                    "refused", "duplicate", "created", "duplicate", "created"]
     assert {g[1] for g in got} == {None, "unknown_programme", "session_not_in_programme", "unknown_session"}
     assert rows_batched == rows_singly
-    assert [c[:2] for c in rows_batched["candidates"]] == [("ada", "Ada"), ("bob", "Bob"), ("carol", "Caroline"),
-                                                           ("dan", "Dan"), ("fay", "Fay")]
-    assert len(rows_batched["applications"]) == 6
+    # One candidate per e-mail, holding no name: each application keeps the details it recorded.
+    assert [c[:2] for c in rows_batched["candidates"]] == [("ada", ""), ("bob", ""), ("carol", ""), ("dan", ""),
+                                                           ("fay", "")]
+    assert [(a[0], a[1], a[3]) for a in rows_batched["applications"]] == [
+        ("ada", False, "Ada"), ("ada", True, "Adeline"), ("bob", True, "Bob"), ("carol", False, "Caroline"),
+        ("dan", True, "Dan"), ("fay", False, "Fay")]
     assert rows_batched["submissions"] == rows_batched["events"] == 6
 
 

@@ -40,6 +40,14 @@ class FakeProgressUnit:
         return {key: (identity, self.enrolments[key]) for key, identity in self.identities.items()
                 if (identity.learner_id, identity.programme_id) in wanted}
 
+    async def learners_of(self, ids):
+        named = {}
+        for key, identity in self.identities.items():
+            for alias in (key, identity.application_id):
+                if alias in ids:
+                    named[alias] = identity.learner_id
+        return named
+
     async def histories(self, enrolment_ids):
         return {key: [progress_service._as_fact(f["fact_type"], f["occurred_at"], f["data"])
                       for f in await self.active_facts(key)] for key in enrolment_ids}

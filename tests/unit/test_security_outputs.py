@@ -77,3 +77,23 @@ def test_security_4_kept_copies_lose_their_free_text_and_nothing_else():
     assert redacted(json.dumps(interrupted).encode()) is None
     assert redacted(redacted(json.dumps(milestone).encode())) is None  # erasing twice changes nothing
     assert redacted(b"\xff not an event \xfe") == b"(erased)" and redacted(b"(erased)") is None
+
+
+def test_security_4_the_exported_erasure_list_reads_back_and_a_bad_line_is_named(tmp_path):
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    import pytest
+
+    from parcours import erasures
+
+    listed = {uuid4(): datetime(2026, 11, 2, 9, 0, tzinfo=UTC), uuid4(): datetime(2026, 3, 1, 8, 0, tzinfo=UTC)}
+    path = tmp_path / "erasures.jsonl"
+    erasures.write_file(path, listed)
+    assert erasures.read_file(path) == listed
+    assert path.read_text().splitlines()[0].startswith('{"learner_id": "' + str(min(listed, key=listed.get)))
+    path.write_text(path.read_text() + "not json\n")
+    with pytest.raises(ValueError, match="line 3: not an erasure"):
+        erasures.read_file(path)
+    with pytest.raises(ValueError, match="cannot be read"):
+        erasures.read_file(tmp_path / "missing.jsonl")

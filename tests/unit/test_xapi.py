@@ -106,7 +106,7 @@ def refusal(s) -> xapi.MappingError:
 
 def test_the_spec_long_example_adapted_is_an_attendance():
     fact = xapi.to_fact(ours(SPEC_LONG))
-    assert fact == {"event_id": "6690e6c9-3ef0-4ed3-8b37-7f3964730bee", "learner_id": LEARNER,
+    assert fact == {"event_id": "6690e6c9-3ef0-4ed3-8b37-7f3964730bee", "application_id": LEARNER,
                     "programme_id": PROGRAMME, "type": "attendance",
                     "occurred_at": "2020-05-18T05:32:34.804+00:00", "hours": 1.0}
     assert FactIn.model_validate(fact).hours == 1.0
@@ -152,7 +152,7 @@ def test_the_spec_examples_as_published_are_refused_with_the_reason():
 def test_every_verb(verb, about_programme, expected):
     s = statement(verb, about_programme, result={"duration": "PT3H30M"})
     fact = xapi.to_fact(s)
-    base = {"event_id": s["id"], "learner_id": LEARNER, "programme_id": PROGRAMME,
+    base = {"event_id": s["id"], "application_id": LEARNER, "programme_id": PROGRAMME,
             "occurred_at": "2020-05-18T05:32:34.804+00:00"}
     assert fact == base | expected
     FactIn.model_validate(fact)
@@ -260,7 +260,7 @@ def test_values_are_left_to_factin_which_names_the_statement_field():
     with pytest.raises(ValidationError) as caught:
         FactIn.model_validate(xapi.to_fact(s))
     fields = {e["loc"][0] for e in caught.value.errors()}
-    assert fields == {"learner_id", "occurred_at", "hours"}
+    assert fields == {"application_id", "occurred_at", "hours"}
     assert {xapi.SOURCES[f] for f in fields} == {"actor.account.name", "timestamp", "result.duration"}
 
 
