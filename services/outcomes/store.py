@@ -303,20 +303,10 @@ async def stats(conn) -> dict:
 
 
 FOLLOWUPS_BY_STATUS = f"SELECT status, count(*) AS n FROM ({FOLLOWUP_VIEW}) v GROUP BY status"
-CURRENT_OUTCOMES = """
-SELECT o.situation, count(*) AS n FROM followups f
-JOIN LATERAL (SELECT situation FROM outcomes o WHERE o.followup_id = f.followup_id
-              ORDER BY o.id DESC LIMIT 1) o ON true
-GROUP BY o.situation
-"""
 
 
 async def followups_by_status(conn, today: date) -> dict[str, int]:
     return {r["status"]: r["n"] for r in await conn.fetch(FOLLOWUPS_BY_STATUS, today)}
-
-
-async def current_outcomes_by_situation(conn) -> dict[str, int]:
-    return {r["situation"]: r["n"] for r in await conn.fetch(CURRENT_OUTCOMES)}
 
 
 ERASE_ATTEMPT_NOTES = "UPDATE contact_attempts SET note = NULL WHERE learner_id = $1 AND note IS NOT NULL"

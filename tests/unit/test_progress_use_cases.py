@@ -238,3 +238,19 @@ async def test_an_amendment_is_validated_like_a_new_fact(unit):
                                                                     dropout_cause="found_job"))
     [key] = unit.enrolments
     assert amended["state"] == "exited" and unit.enrolments[key].dropout_cause == "found_job"
+
+
+async def test_a_centre_names_the_enrolment_by_its_application_without_the_learner_id(unit):
+    """Security review, finding 3: a centre never sees the network-wide learner id."""
+    other_learner = uuid.uuid4()
+    theirs = unit.admit(other_learner, Q)  # another centre's enrolment
+    [mine] = [key for key in unit.enrolments if key != theirs]
+    named = FactIn(application_id=mine, programme_id=P, type="started", occurred_at=at(9))
+    foreign = FactIn(application_id=theirs, programme_id=P, type="started", occurred_at=at(9))
+    unknown = FactIn(enrolment_id=uuid.uuid4(), programme_id=P, type="started", occurred_at=at(9))
+    results = await service.post_facts(unit, [named, foreign, unknown])
+    assert results[0]["enrolment_id"] == mine and results[0]["state"] == "started"
+    # Another centre's enrolment and an id nobody has get the same refusal: nothing is revealed.
+    assert [type(r) for r in results[1:]] == [domain.NotAdmitted, domain.NotAdmitted]
+    assert unit.enrolments[theirs].state == "admitted"
+    assert [e.learner_id for e in unit.events] == [L]
