@@ -59,9 +59,23 @@ def build_parser() -> argparse.ArgumentParser:
                      help="break the figures down by this programme attribute")
     rep.add_argument("--cohort", choices=["exit", "entry"], default="exit",
                      help="follow-up figures for learners who left (exit, default) or started (entry) in the year")
-    rep.add_argument("--suppress", type=int, metavar="N",
-                     help="withhold cells under N (shown as <N) for publication; 20 is the usual threshold")
+    rep.add_argument("--suppress", type=int, metavar="N", default=20,
+                     help="withhold counts under N, and those that would give them away, shown as s "
+                          "(default 20: every output can be published)")
+    rep.add_argument("--no-suppress", action="store_true",
+                     help="show every figure, small ones included: for internal use, never to publish")
     rep.add_argument("--output", type=Path, help="write to this file (html defaults to parcours-YEAR.html)")
+    rep.add_argument("--published", metavar="ID", help="a published report, exactly as published (parcours publish)")
+    rep.add_argument("--diff-published", metavar="ID",
+                     help="what changed since this report was published, figure by figure, and why")
+
+    pub = sub.add_parser("publish", parents=[urls],
+                         help="freeze the key figures of a year for publication (stored with their hash)")
+    pub.add_argument("--year", type=int, default=2020)
+    pub.add_argument("--by", choices=["region", "programme", "centre", "job_family"])
+    pub.add_argument("--cohort", choices=["exit", "entry"], default="exit")
+    pub.add_argument("--suppress", type=int, metavar="N", default=20,
+                     help="withhold counts under N and those that would give them away (default 20)")
 
     databases = argparse.ArgumentParser(add_help=False)
     databases.add_argument("--service", choices=["intake", "progress", "outcomes"], action="append",
@@ -118,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         from parcours.report import run_report
 
         return run_report(args)
+    if args.command == "publish":
+        from parcours.report import run_publish
+
+        return run_publish(args)
     if args.command == "keys":
         return keys.run_keys(args)
     if args.command == "import":

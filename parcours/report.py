@@ -11,6 +11,7 @@ import httpx
 
 from parcours.keys import auth_headers
 
+PER_PLACE = "Applications per place"  # a ratio (4.01), where every other rate is a share
 LABELS = {
     "applications_submitted": "Applications submitted",
     "applications_admitted": "Admitted",
@@ -27,14 +28,8 @@ LABELS = {
 }
 
 
-def _pct(rate: dict) -> str:
-    if rate["value"] is None:
-        return "n/a (0/0)"
-    return f"{100 * rate['value']:5.1f} %  ({rate['numerator']}/{rate['denominator']})"
-
-
 def _rate_rows(r: dict) -> list[tuple[str, dict]]:
-    return [("Admission rate", r["admission_rate"]), ("Applications per place", r["applications_per_place"]),
+    return [("Admission rate", r["admission_rate"]), (PER_PLACE, r["applications_per_place"]),
             ("Share baccalauréat or lower", r["share_bac_or_lower"]), ("Share women", r["share_women"]),
             ("Share QPV", r["share_qpv"]), ("Share ZRR", r["share_zrr"]),
             ("Share job seekers", r["share_job_seekers"]), ("Share under 26", r["share_under_26"]),
@@ -72,7 +67,7 @@ def format_table(figures: dict) -> str:
              f"Learners: {figures['cohorts']['learners']}.", f"Exits: {figures['cohorts']['exits']}.", ""]
     lines += [f"  {label:<48} {value!s:>8}" for label, value in _count_rows(c)]
     lines.append("")
-    lines += [f"  {label:<48} {_pct(rate, label == 'Applications per place')}" for label, rate in _rate_rows(r)]
+    lines += [f"  {label:<48} {_pct(rate, label == PER_PLACE)}" for label, rate in _rate_rows(r)]
     breakdown = figures.get("breakdown")
     if breakdown:
         lines += ["", f"  By {breakdown['by'].replace('_', ' ')}:",
@@ -125,27 +120,46 @@ def format_csv(figures: dict) -> str:
     return out.getvalue()
 
 
-def run_report(args) -> int:
-    url = args.outcomes_url.rstrip("/") + "/key-figures"
-    params = {"year": args.year, "cohort": args.cohort}
-    if args.by:
-        params["by"] = args.by
-    if args.suppress:
-        params["suppress"] = args.suppress
+def _get(url: str, **params) -> httpx.Response | str:
+    """The outcomes service's answer, or what to tell the user when there is none worth reading."""
     try:
         r = httpx.get(url, params=params, timeout=120, headers=auth_headers())
     except httpx.HTTPError as exc:
-        print(f"parcours report: cannot reach the outcomes service at {url} ({exc}); is `parcours up` running?")
-        return 1
+        return f"cannot reach the outcomes service at {url} ({exc}); is `parcours up` running?"
+    return _checked(r)
+
+
+def _checked(r: httpx.Response) -> httpx.Response | str:
     if r.status_code in (401, 403):
-        print(f"parcours report: {r.json().get('detail')}: set PARCOURS_API_KEY to a manager key "
-              "(or run from the folder of `parcours up`, whose admin key is used)")
-        return 1
-    if r.status_code != 200:
-        print(f"parcours report: the outcomes service answered {r.status_code}: {r.text[:300]}")
+        return (f"{r.json().get('detail')}: set PARCOURS_API_KEY to a manager key "
+                "(or run from the folder of `parcours up`, whose admin key is used)")
+    if r.status_code == 404:
+        return r.json().get("detail", "not found")
+    if r.status_code >= 300:
+        return f"the outcomes service answered {r.status_code}: {r.text[:300]}"
+    return r
+
+
+def run_report(args) -> int:
+    base = args.outcomes_url.rstrip("/")
+    if args.diff_published:
+        return _diff(base, args.diff_published)
+    if args.published:
+        r = _get(f"{base}/publications/{args.published}")
+    else:
+        params = {"year": args.year, "cohort": args.cohort}
+        if args.by:
+            params["by"] = args.by
+        if not args.no_suppress:
+            params["suppress"] = args.suppress
+        r = _get(f"{base}/key-figures", **params)
+    if isinstance(r, str):
+        print(f"parcours report: {r}")
         return 1
     figures = r.json()
-    if args.format == "json":
+    if args.published and args.format == "json":
+        text = r.text  # the published bytes, exactly (their hash is the publication's)
+    elif args.format == "json":
         text = json.dumps(figures, indent=2, sort_keys=True) + "\n"
     elif args.format == "csv":
         text = format_csv(figures)
@@ -155,10 +169,46 @@ def run_report(args) -> int:
         text = render(figures, _count_rows(figures["counts"]), _rate_rows(figures["rates"]))
     else:
         text = format_table(figures) + "\n"
-    output = args.output or (Path(f"parcours-{args.year}.html") if args.format == "html" else None)
+    output = args.output or (Path(f"parcours-{figures['year']}.html") if args.format == "html" else None)
     if output is None:
         print(text, end="")
     else:
-        Path(output).write_text(text, encoding="utf-8")
+        Path(output).write_bytes(text.encode("utf-8"))
         print(f"report written to {output}")
+    return 0
+
+
+def _diff(base: str, report_id: str) -> int:
+    r = _get(f"{base}/publications/{report_id}/changes")
+    if isinstance(r, str):
+        print(f"parcours report: {r}")
+        return 1
+    body = r.json()
+    since = body["since"]
+    print(f"Published report {body['report_id']} ({body['published_at']}, sha256 {body['sha256'][:16]}…)")
+    events = ", ".join(f"{n} {kind}" for kind, n in sorted(since["events_applied"].items())) or "none"
+    print(f"Since then: events applied: {events}; outcomes recorded: {since['outcomes_recorded']}, "
+          f"corrected: {since['outcomes_corrected']}.")
+    if not body["changed"]:
+        print("No figure has changed.")
+    for change in body["changed"]:
+        print(f"  {change['figure']}: {change['published']} -> {change['now']}")
+    return 0
+
+
+def run_publish(args) -> int:
+    base = args.outcomes_url.rstrip("/")
+    body = {"year": args.year, "cohort": args.cohort, "suppress": args.suppress}
+    if args.by:
+        body["by"] = args.by
+    try:
+        r = _checked(httpx.post(f"{base}/publications", json=body, timeout=120, headers=auth_headers()))
+    except httpx.HTTPError as exc:
+        r = f"cannot reach the outcomes service at {base} ({exc}); is `parcours up` running?"
+    if isinstance(r, str):
+        print(f"parcours publish: {r}")
+        return 1
+    p = r.json()
+    print(f"published {p['report_id']} (year {p['year']}, sha256 {p['sha256']})")
+    print(f"print it again with: parcours report --published {p['report_id']} --format json|table|csv|html")
     return 0

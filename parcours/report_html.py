@@ -11,6 +11,9 @@ import matplotlib
 matplotlib.use("Agg")  # no screen: render to files only
 import matplotlib.pyplot as plt  # noqa: E402
 
+from parcours.report import PER_PLACE  # noqa: E402
+from services.outcomes.disclosure import WITHHELD  # noqa: E402
+
 BLUE, GREY = "#1d3d6b", "#a0aec0"
 
 
@@ -37,7 +40,8 @@ def funnel_chart(counts: dict, rates: dict) -> str:
     fig, ax = plt.subplots(figsize=(8, 3.6))
     bars = ax.barh(labels, values, color=BLUE)
     for bar, step in zip(bars, steps[::-1], strict=True):
-        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {step[1]}", va="center", fontsize=9)
+        shown = step[1] if isinstance(step[1], int | float) else WITHHELD
+        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {shown}", va="center", fontsize=9)
     ax.set_title("The journey, from application to six months after")
     ax.spines[["top", "right"]].set_visible(False)
     return _svg(fig)
@@ -66,12 +70,13 @@ def breakdown_chart(groups: list[dict], title: str, rate_path: tuple[str, ...]) 
     return _svg(fig)
 
 
-def _rate(node) -> str:
+def _rate(node, per_place: bool = False) -> str:
     if isinstance(node["value"], str):
         return html.escape(node["value"])
     if node["value"] is None:
         return "n/a"
-    return f"{100 * node['value']:.1f} % <small>({node['numerator']}/{node['denominator']})</small>"
+    shown = f"{node['value']:.2f}" if per_place else f"{100 * node['value']:.1f} %"  # a ratio is not a share
+    return f"{shown} <small>({node['numerator']}/{node['denominator']})</small>"
 
 
 def render(figures: dict, rows: list[tuple[str, object]], rate_rows: list[tuple[str, dict]]) -> str:
@@ -80,12 +85,14 @@ def render(figures: dict, rows: list[tuple[str, object]], rate_rows: list[tuple[
              f"<p>Definitions {html.escape(figures['definitions'])}; {html.escape(figures['cohorts']['followups'])}. "
              f"Learners: {html.escape(figures['cohorts']['learners'])}. "
              f"Exits: {html.escape(figures['cohorts']['exits'])}."
-             + (f" Cells under {figures['suppressed_under']} are withheld." if figures.get("suppressed_under") else "")
+             + (f" Counts under {figures['suppressed_under']} are withheld, and so are those that would give them "
+                f"away; a withheld figure reads {WITHHELD}." if figures.get("suppressed_under") else "")
              + "</p>",
              f"<figure id='funnel'>{funnel_chart(counts, rates)}</figure>",
              "<table><tbody>"]
     parts += [f"<tr><th>{html.escape(label)}</th><td>{html.escape(str(value))}</td></tr>" for label, value in rows]
-    parts += [f"<tr><th>{html.escape(label)}</th><td>{_rate(rate)}</td></tr>" for label, rate in rate_rows]
+    parts += [f"<tr><th>{html.escape(label)}</th><td>{_rate(rate, label == PER_PLACE)}</td></tr>"
+              for label, rate in rate_rows]
     parts.append("</tbody></table>")
     breakdown = figures.get("breakdown")
     if breakdown:

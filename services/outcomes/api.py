@@ -6,9 +6,9 @@ from datetime import date
 from typing import Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from services.outcomes import service, store
+from services.outcomes import publications, service, store
 from services.outcomes.domain import DomainError
 from services.outcomes.responses import (
     FollowupDetailOut,
@@ -17,9 +17,12 @@ from services.outcomes.responses import (
     KeyFiguresOut,
     OutcomeBatchOut,
     OutcomeResult,
+    PublicationChanges,
+    PublicationOut,
+    PublicationPage,
     StatsOut,
 )
-from services.outcomes.schemas import AssignIn, AttemptIn, CloseIn, OutcomeIn, OutcomeItemIn
+from services.outcomes.schemas import AssignIn, AttemptIn, CloseIn, OutcomeIn, OutcomeItemIn, PublicationIn
 from services.outcomes.unit import PgUnit
 from shared.contracts.vocabulary import FollowupStatus
 from shared.plumbing import auth
@@ -40,6 +43,8 @@ POLICY: auth.Policy = {
     ("POST", "/followups/{learner_id}/{programme_id}/assign"): FOLLOWUP,
     ("POST", "/outcomes/batch"): FOLLOWUP,
     ("GET", "/key-figures"): ("manager", "followup"), ("GET", "/stats"): ("manager",),
+    ("POST", "/publications"): ("manager",), ("GET", "/publications"): ("manager",),
+    ("GET", "/publications/{report_id}"): ("manager",), ("GET", "/publications/{report_id}/changes"): ("manager",),
 }
 router = APIRouter(dependencies=[Depends(auth.guard(POLICY))])
 Status = FollowupStatus
@@ -213,13 +218,17 @@ async def record_outcomes(body: BatchIn, request: Request) -> dict:
             summary="The network's key figures for one year",
             description="Counts, and rates with their numerator and denominator (definitions v1); "
             "optionally broken down by region, programme, centre or job family, for the exit or the entry "
-            "cohort, with cells under `suppress` withheld for publication.")
+            "cohort. With `suppress`, for publication: every count under it (zero excepted) is withheld, "
+            "and so are enough others that none can be recomputed from what is shown (sums, differences, a "
+            "rate times its denominator, across rows, columns and definitions); a withheld count or rate "
+            "reads \"s\" (secret statistique), a withheld rate has no numerator or denominator.")
 async def key_figures(
     request: Request,
     year: int = Query(ge=2000, le=2100),
     by: Literal["region", "programme", "centre", "job_family"] | None = None,
     cohort: Literal["exit", "entry"] = "exit",
-    suppress: int | None = Query(None, ge=2, le=1000, description="Withhold cells under this size"),
+    suppress: int | None = Query(None, ge=2, le=1000, description="Withhold cells under this size (20 is the "
+                                 "usual threshold), and those that would give them away"),
 ) -> dict:
     return await service.key_figures(_pool(request), year, by, cohort, suppress)
 
@@ -229,3 +238,36 @@ async def key_figures(
 async def stats(request: Request) -> dict:
     async with _pool(request).acquire() as conn:
         return await store.stats(conn)
+
+
+@router.post("/publications", status_code=201, response_model=PublicationOut, tags=["key figures"],
+             summary="Publish the key figures of a year: frozen, with their hash",
+             description="The figures as they are now (with the breakdown, cohort and suppression asked for; a "
+             "published report is always suppressed) are stored as canonical JSON with their SHA-256. They are "
+             "given back byte for byte at GET /publications/{report_id}, whatever is recorded later; "
+             "GET /publications/{report_id}/changes compares them with the same report computed now.")
+async def publish(body: PublicationIn, request: Request) -> dict:
+    who = auth.acting(auth.principal_of(request), None) or "api"
+    return await publications.publish(_pool(request), body.year, body.by, body.cohort, body.suppress, who)
+
+
+@router.get("/publications", response_model=PublicationPage, tags=["key figures"],
+            summary="The published reports, latest first")
+async def list_publications(request: Request, year: int | None = Query(None, ge=2000, le=2100)) -> dict:
+    return {"items": await publications.publications(_pool(request), year)}
+
+
+@router.get("/publications/{report_id}", response_class=Response, tags=["key figures"], responses={
+    200: {"description": "The figures as published, byte for byte (canonical JSON); the X-Content-SHA256 header "
+                         "is their hash", "content": {"application/json": {}}}, **problems(404)},
+    summary="A published report, exactly as published")
+async def get_publication(report_id: UUID, request: Request) -> Response:
+    report = await publications.published(_pool(request), report_id)
+    return Response(report["content"], media_type="application/json",
+                    headers={"X-Content-SHA256": report["sha256"]})
+
+
+@router.get("/publications/{report_id}/changes", response_model=PublicationChanges, tags=["key figures"],
+            responses=problems(404), summary="What changed since a report was published, and why")
+async def publication_changes(report_id: UUID, request: Request) -> dict:
+    return await publications.changes(_pool(request), report_id)

@@ -1,4 +1,5 @@
-"""The indicators of the key figures (definitions v1): counts summed, rates derived, small cells withheld.
+"""The indicators of the key figures (definitions v1): counts summed, rates derived (the cells
+withheld for publication are disclosure's business).
 
 Pure and synchronous. A change of definition is a new version beside this one, never an edit.
 """
@@ -160,23 +161,3 @@ def with_people(groups: dict, counts: dict) -> dict:
     for key, (raw, cells) in groups.items():
         out[key] = ({**raw, **dict.fromkeys(PEOPLE, 0), **counts.get(key, {})}, cells)
     return out
-
-
-def suppress(block: dict, threshold: int) -> dict:
-    """Withhold small cells for publication: a rate whose denominator is under the threshold, and a
-    count under it (but not zero), are shown as "<threshold" so that no small group is re-identified."""
-    marker = f"<{threshold}"
-
-    def rates(node):
-        if isinstance(node, dict) and "denominator" in node:
-            if node["denominator"] < threshold:
-                return {"value": marker, "numerator": None, "denominator": None, "suppressed": True}
-            return node
-        return {k: rates(v) for k, v in node.items()}
-
-    def counts(node):
-        if isinstance(node, dict):
-            return {k: counts(v) for k, v in node.items()}
-        return marker if 0 < node < threshold else node
-
-    return {"counts": counts(block["counts"]), "rates": rates(block["rates"])}

@@ -132,3 +132,37 @@ class KeyFiguresOut(BaseModel):
 class StatsOut(BaseModel):
     events_applied: dict[str, int]
     followups: int
+
+
+class PublicationOut(BaseModel):
+    """A published report, without its content (GET /publications/{report_id} gives it, byte for byte)."""
+
+    report_id: UUID
+    year: int
+    parameters: dict[str, Any] = Field(description="by, cohort and suppress: what a recomputation repeats")
+    definitions: str
+    sha256: str = Field(description="SHA-256 of the content, the canonical JSON of the figures")
+    published_at: datetime
+    published_by: str
+
+
+class PublicationPage(BaseModel):
+    items: list[PublicationOut]
+
+
+class FigureChange(BaseModel):
+    figure: str = Field(description="Its path in the report, e.g. counts.exits_total or breakdown.32.counts.…")
+    published: Any = None
+    now: Any = None
+
+
+class PublicationChanges(BaseModel):
+    """What differs between a published report and the same report computed now, and why."""
+
+    report_id: UUID
+    published_at: datetime
+    sha256: str
+    changed: list[FigureChange]
+    since: dict[str, Any] = Field(description="What reached the figures after the publication: events applied by "
+                                              "type (late facts, training.corrected), outcomes recorded and "
+                                              "corrected")

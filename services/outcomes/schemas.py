@@ -108,3 +108,16 @@ class CloseIn(Request):
 
 class AssignIn(Request):
     staff: str | None = STAFF
+
+
+class PublicationIn(Request):
+    """Freeze the key figures of a year, as they are now, for publication."""
+
+    model_config = Request.model_config | {"json_schema_extra": {"examples": [
+        {"year": 2020, "by": "region", "cohort": "exit", "suppress": 20}]}}
+
+    year: int = Field(ge=2000, le=2100)
+    by: Literal["region", "programme", "centre", "job_family"] | None = None
+    cohort: Literal["exit", "entry"] = "exit"
+    suppress: int = Field(20, ge=2, le=1000, description="Counts under this size are withheld, with those that "
+                                                         "would give them away: a published report always is")

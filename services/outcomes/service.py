@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 
-from services.outcomes import domain, figures_store, indicators
+from services.outcomes import disclosure, domain, figures_store, indicators
 from services.outcomes.schemas import AttemptIn, CloseIn, OutcomeIn
 from services.outcomes.unit import Unit
 from shared.contracts import (
@@ -186,8 +186,5 @@ async def key_figures(pool: asyncpg.Pool, year: int, by: str | None = None, coho
             for key in sorted(groups)
         ]}
     if suppress_under:
-        result.update(indicators.suppress(result, suppress_under))
-        for group in result.get("breakdown", {}).get("groups", []):
-            group.update(indicators.suppress(group, suppress_under))
-        result["suppressed_under"] = suppress_under
+        result = disclosure.protect(result, suppress_under)
     return result

