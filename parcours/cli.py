@@ -9,6 +9,8 @@ from pathlib import Path
 
 from parcours import importer, keys
 from parcours.stack import quiet_runtime_dir
+from services.outcomes.schemas import BREAKDOWN_NAMES
+from shared.contracts.vocabulary import FUNDING_LINES
 
 
 def _port(name: str, default: int) -> int:
@@ -55,8 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", parents=[urls], help="print the key figures of a year")
     rep.add_argument("--year", type=int, default=2020)
     rep.add_argument("--format", choices=["table", "csv", "json", "html"], default="table")
-    rep.add_argument("--by", choices=["region", "programme", "centre", "job_family"],
+    rep.add_argument("--by", choices=BREAKDOWN_NAMES,
                      help="break the figures down by this programme attribute")
+    rep.add_argument("--funding-line", choices=FUNDING_LINES,
+                     help="only the programmes of this funding line (each funder is reported to separately)")
     rep.add_argument("--cohort", choices=["exit", "entry"], default="exit",
                      help="follow-up figures for learners who left (exit, default) or started (entry) in the year")
     rep.add_argument("--suppress", type=int, metavar="N", default=20,
@@ -72,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     pub = sub.add_parser("publish", parents=[urls],
                          help="freeze the key figures of a year for publication (stored with their hash)")
     pub.add_argument("--year", type=int, default=2020)
-    pub.add_argument("--by", choices=["region", "programme", "centre", "job_family"])
+    pub.add_argument("--by", choices=BREAKDOWN_NAMES, help="break the figures down by this programme attribute")
+    pub.add_argument("--funding-line", choices=FUNDING_LINES, help="only the programmes of this funding line")
     pub.add_argument("--cohort", choices=["exit", "entry"], default="exit")
     pub.add_argument("--suppress", type=int, metavar="N", default=20,
                      help="withhold counts under N and those that would give them away (default 20)")

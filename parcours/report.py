@@ -80,13 +80,6 @@ def format_table(figures: dict) -> str:
     return "\n".join(lines)
 
 
-CSV_COUNTS = ("applications_submitted", "applications_admitted", "applications_rejected", "learners_started",
-              "learners_trained_or_in_training", "exits_total", "followups_in_scope", "outcomes_recorded")
-CSV_RATES = (("admission_rate",), ("share_bac_or_lower",), ("share_women",), ("share_qpv",), ("completion_rate",),
-             ("dropout_rate",), ("response_rate",), ("positive_exit_rate", "gen_2020"), ("share_digital_job",),
-             ("share_further_study",))
-
-
 # A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...) in a programme
 # title): such a text cell is written with a leading apostrophe, which spreadsheets show as text.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -98,24 +91,48 @@ def cell(value):
     return value
 
 
+def count_columns(counts: dict) -> list[tuple[str, object]]:
+    """Every count of a population, by name: nested ones (exits by reason, situations) as exits_by_reason.certified."""
+    columns = []
+    for key, value in counts.items():
+        if isinstance(value, dict):
+            columns += [(f"{key}.{sub}", n) for sub, n in value.items()]
+        else:
+            columns.append((key, value))
+    return columns
+
+
+def rate_columns(rates: dict, prefix: str = "") -> list[tuple[str, dict]]:
+    """Every rate of a population, by name: positive_exit_rate.gen_2020 for the nested ones."""
+    columns = []
+    for key, node in rates.items():
+        if "denominator" in node:
+            columns.append((prefix + key, node))
+        else:
+            columns += rate_columns(node, f"{prefix}{key}.")
+    return columns
+
+
 def format_csv(figures: dict) -> str:
-    """One row for the network and one per group; rates as values with their numerators and denominators."""
+    """One row for the network and one per group, with every count and every rate of the JSON (each
+    rate as its value, numerator and denominator); a withheld figure reads as in the JSON."""
     out = io.StringIO()
     writer = csv.writer(out)
-    rate_names = [".".join(path) for path in CSV_RATES]
-    header = ["year", "group_by", "group", *CSV_COUNTS]
-    for name in rate_names:
+    counts = [name for name, _ in count_columns(figures["counts"])]
+    rates = [name for name, _ in rate_columns(figures["rates"])]
+    header = ["year", "group_by", "group", *counts]
+    for name in rates:
         header += [name, f"{name}.numerator", f"{name}.denominator"]
     writer.writerow(header)
     by = figures.get("breakdown", {}).get("by", "")
     blocks = [("network", figures)] + [(g["label"], g) for g in figures.get("breakdown", {}).get("groups", [])]
     for label, block in blocks:
-        row = [figures["year"], by if label != "network" else "", label, *(block["counts"][k] for k in CSV_COUNTS)]
-        for path in CSV_RATES:
-            node = block["rates"]
-            for key in path:
-                node = node[key]
-            row += [node["value"], node["numerator"], node["denominator"]]
+        found = dict(count_columns(block["counts"]))
+        row = [figures["year"], by if label != "network" else "", label, *(found.get(name) for name in counts)]
+        nodes = dict(rate_columns(block["rates"]))
+        for name in rates:
+            node = nodes.get(name, {})
+            row += [node.get("value"), node.get("numerator"), node.get("denominator")]
         writer.writerow([cell(v) for v in row])
     return out.getvalue()
 
@@ -150,6 +167,8 @@ def run_report(args) -> int:
         params = {"year": args.year, "cohort": args.cohort}
         if args.by:
             params["by"] = args.by
+        if args.funding_line:
+            params["funding_line"] = args.funding_line
         if not args.no_suppress:
             params["suppress"] = args.suppress
         r = _get(f"{base}/key-figures", **params)
@@ -198,9 +217,8 @@ def _diff(base: str, report_id: str) -> int:
 
 def run_publish(args) -> int:
     base = args.outcomes_url.rstrip("/")
-    body = {"year": args.year, "cohort": args.cohort, "suppress": args.suppress}
-    if args.by:
-        body["by"] = args.by
+    body = {"year": args.year, "cohort": args.cohort, "suppress": args.suppress, "by": args.by,
+            "funding_line": args.funding_line}
     try:
         r = _checked(httpx.post(f"{base}/publications", json=body, timeout=120, headers=auth_headers()))
     except httpx.HTTPError as exc:

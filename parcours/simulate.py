@@ -186,7 +186,8 @@ class Driver:
             body = {"programme_id": str(p.programme_id), "centre_id": str(p.centre_id),
                     "centre_name": p.centre_name, "title": p.title, "region": p.region,
                     "job_family": p.job_family, "duration_months": p.duration_months,
-                    "capacity": p.capacity, "start_date": p.start_date.isoformat()}
+                    "capacity": p.capacity, "start_date": p.start_date.isoformat(), "funding_line": p.funding_line,
+                    "departement": p.departement, "rncp": p.rncp, "label_year": p.label_year}
             async with sem:
                 r = await self._send("POST", self.urls["intake"] + "/programmes", body)
                 if r.status_code not in (200, 201):
@@ -475,7 +476,9 @@ def run_simulate(args) -> int:
           f"after a start refused, in {elapsed:.1f}s")
     if args.truth:
         truth = {"year": args.year, "scale": args.scale, "seed": args.seed, "generated_on": today.isoformat(),
-                 "counts": ground_truth(world, args.year), "cases": cases(world, args.year)}
+                 "counts": ground_truth(world, args.year), "cases": cases(world, args.year),
+                 "by_funding_line": {line: ground_truth(world, args.year, line)
+                                     for line in sorted({p.funding_line for p in world.programmes})}}
         args.truth.write_text(json.dumps(truth, indent=2, sort_keys=True) + "\n")
         print(f"ground truth written to {args.truth}")
     return 0

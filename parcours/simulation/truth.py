@@ -21,22 +21,25 @@ FOLLOWED_UP = frozenset(FOLLOWED_UP_EXITS)
 PARIS = ZoneInfo("Europe/Paris")
 
 
-def ground_truth(world: World, year: int | None = None) -> dict:
+def ground_truth(world: World, year: int | None = None, funding_line: str | None = None) -> dict:
+    """The key-figure counts of the year, from the world alone: of the whole network, or of the
+    programmes of one funding line (a person counts in it through her enrolments there)."""
     year = year or world.year
+    ours = [funding_line in (None, p.funding_line) for p in world.programmes]
     # The year is the French civil year: it starts at midnight in Paris (domain.md §1).
     lo, hi = datetime(year, 1, 1, tzinfo=PARIS), datetime(year + 1, 1, 1, tzinfo=PARIS)
 
     def in_year(moment: datetime | None) -> bool:
         return moment is not None and lo <= moment < hi
 
-    apps = world.applications
+    apps = [a for a in world.applications if ours[a.programme]]
     counts: dict = {"applications_submitted": sum(in_year(a.submitted_at) for a in apps)}
     for decision in DECISIONS:
         counts[f"applications_{decision}"] = sum(a.final_decision == decision and in_year(a.final_decided_at)
                                                  for a in apps)
-    counts["places_offered"] = sum(s.capacity for p in world.programmes for s in p.sessions
-                                   if s.start_date.year == year)
-    trainings = list(world.trainings())
+    counts["places_offered"] = sum(s.capacity for p, mine in zip(world.programmes, ours, strict=True) if mine
+                                   for s in p.sessions if s.start_date.year == year)
+    trainings = [(a, t) for a, t in world.trainings() if ours[t.programme]]
     people_started, people_in_training = set(), set()
     for app, t in trainings:
         if t.started_at < hi and (t.exited_at is None or t.exited_at >= lo):
@@ -46,7 +49,7 @@ def ground_truth(world: World, year: int | None = None) -> dict:
     counts["learners_started"] = len(people_started)
     counts["learners_trained_or_in_training"] = len(people_in_training)
     admissions: dict[int, list] = {}
-    for a in apps:
+    for a in world.applications:  # a learner's attributes are those of her latest admission anywhere
         if a.admitted:
             admissions.setdefault(a.person, []).append(a)
     profiles = {person: _profile(world, admissions[person], hi) for person in people_in_training}

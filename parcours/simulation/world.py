@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from services.intake.geography import REGION_OF_DEPARTEMENT
 from shared.contracts.calendar import add_months
 
 REGIONS = ("11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93", "94")
@@ -47,6 +48,12 @@ RESPONSE_RATE = 0.70
 # 15,000 people trained or in training): programmes, applications per session, the share of a
 # session's applicants admitted, and the places kept for re-admissions.
 PROGRAMMES = 545
+# Funding lines: the labelled network, and from 2021 the employment service's contract for 10,000
+# extra learners (2021-22); a few programmes are funded otherwise.
+FUNDING = {2020: (("gen_label", 88), ("other", 12)),
+           2021: (("gen_label", 70), ("public_contract_2021", 25), ("other", 5))}
+CERTIFICATIONS = (("RNCP37674", 40), ("RNCP31114", 25), ("RNCP35584", 20), (None, 15))
+FIRST_LABEL_YEAR = 2016
 # Sessions start from this month of the year before: the carry-over into the year.
 PERIOD_STARTS_IN_MONTH = 11
 APPLICATIONS_PER_SESSION = 72
@@ -115,6 +122,11 @@ class Programme:
     sessions: list[Session]
     # Dated changes of delivery mode: (first day, mode).
     mode_changes: list[tuple[date, str]] = field(default_factory=list)
+    # What a funder breaks the figures down by (issue 17).
+    funding_line: str = "gen_label"
+    departement: str | None = None
+    rncp: str | None = None
+    label_year: int | None = None
 
     @property
     def start_date(self) -> date:
@@ -257,12 +269,23 @@ def _programmes(rng: random.Random, year: int, scale: float) -> list[Programme]:
             title=f"Programme {i + 1}", region=region, job_family=pick(rng, JOB_FAMILIES),
             duration_months=int(pick(rng, DURATIONS)), sessions=sessions,
         ))
+        _attributes(programmes[-1], year)
         if rng.random() < MODE_CHANGED:
             away = date(year, 3, 14) + timedelta(days=rng.randrange(60))
             programmes[-1].mode_changes.append((away, rng.choice(("remote", "remote", "hybrid"))))
             if rng.random() < MODE_BACK:
                 programmes[-1].mode_changes.append((away + timedelta(days=60 + rng.randrange(150)), "in_person"))
     return programmes
+
+
+def _attributes(programme: Programme, year: int) -> None:
+    """The funder's attributes, from a generator of the programme's own (the world's other draws,
+    and so every journey of a seed, stay what they were)."""
+    rng = random.Random(programme.programme_id.int)
+    programme.funding_line = pick(rng, FUNDING[min(max(year, 2020), 2021)])
+    programme.departement = rng.choice(sorted(d for d, r in REGION_OF_DEPARTEMENT.items() if r == programme.region))
+    programme.rncp = pick(rng, CERTIFICATIONS)
+    programme.label_year = rng.randint(FIRST_LABEL_YEAR, year)
 
 
 def _applications(rng: random.Random, programmes: list[Programme], people: list[Person], world_tag: str,

@@ -107,7 +107,8 @@ async def register_programme(pool: asyncpg.Pool, body: ProgrammeIn) -> tuple[dic
         await catalogue.insert_session(conn, session_id, programme_id, body.start_date, end_date, body.capacity)
         now = _now()
         data = {k: fields[k] for k in ("centre_id", "centre_name", "title", "region", "job_family",
-                                       "duration_months", "capacity", "start_date", "mode", "funding_line")}
+                                       "duration_months", "capacity", "start_date", "mode", "funding_line",
+                                       "departement", "rncp", "label_year")}
         await add_events(conn, [
             ProgrammeRegistered.build(event_id=uuid.uuid4(), occurred_at=now, recorded_at=now,
                                       producer=PRODUCER, programme_id=programme_id, data=data),

@@ -22,9 +22,17 @@ from services.outcomes.responses import (
     PublicationPage,
     StatsOut,
 )
-from services.outcomes.schemas import AssignIn, AttemptIn, CloseIn, OutcomeIn, OutcomeItemIn, PublicationIn
+from services.outcomes.schemas import (
+    AssignIn,
+    AttemptIn,
+    BreakdownBy,
+    CloseIn,
+    OutcomeIn,
+    OutcomeItemIn,
+    PublicationIn,
+)
 from services.outcomes.unit import PgUnit
-from shared.contracts.vocabulary import FollowupStatus
+from shared.contracts.vocabulary import FollowupStatus, FundingLine
 from shared.plumbing import auth
 from shared.plumbing.batch import run_batch, summarise
 from shared.plumbing.schemas import BatchIn, problems
@@ -217,7 +225,8 @@ async def record_outcomes(body: BatchIn, request: Request) -> dict:
 @router.get("/key-figures", response_model=KeyFiguresOut, response_model_exclude_unset=True, tags=["key figures"],
             summary="The network's key figures for one year",
             description="Counts, and rates with their numerator and denominator (definitions v1); "
-            "optionally broken down by region, programme, centre or job family, for the exit or the entry "
+            "optionally broken down by a programme attribute (region, département, programme, centre, job family, "
+            "certification, delivery mode on 31 December, label year, funding line), for the exit or the entry "
             "cohort. With `suppress`, for publication: every count under it (zero excepted) is withheld, "
             "and so are enough others that none can be recomputed from what is shown (sums, differences, a "
             "rate times its denominator, across rows, columns and definitions); a withheld count or rate "
@@ -225,12 +234,14 @@ async def record_outcomes(body: BatchIn, request: Request) -> dict:
 async def key_figures(
     request: Request,
     year: int = Query(ge=2000, le=2100),
-    by: Literal["region", "programme", "centre", "job_family"] | None = None,
+    by: BreakdownBy | None = None,
     cohort: Literal["exit", "entry"] = "exit",
+    funding_line: FundingLine | None = Query(None, description="Only the programmes of this funding line (each "
+                                                                "funder is reported to separately)"),
     suppress: int | None = Query(None, ge=2, le=1000, description="Withhold cells under this size (20 is the "
                                  "usual threshold), and those that would give them away"),
 ) -> dict:
-    return await service.key_figures(_pool(request), year, by, cohort, suppress)
+    return await service.key_figures(_pool(request), year, by, cohort, suppress, funding_line)
 
 
 @router.get("/stats", response_model=StatsOut, tags=["key figures"],
@@ -248,7 +259,8 @@ async def stats(request: Request) -> dict:
              "GET /publications/{report_id}/changes compares them with the same report computed now.")
 async def publish(body: PublicationIn, request: Request) -> dict:
     who = auth.acting(auth.principal_of(request), None) or "api"
-    return await publications.publish(_pool(request), body.year, body.by, body.cohort, body.suppress, who)
+    return await publications.publish(_pool(request), body.year, body.by, body.cohort, body.suppress, who,
+                                      body.funding_line)
 
 
 @router.get("/publications", response_model=PublicationPage, tags=["key figures"],

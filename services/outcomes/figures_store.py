@@ -73,7 +73,15 @@ JOIN LATERAL (SELECT situation, digital_job FROM outcomes o
 WHERE {cohort} AND f.status <> 'exempt'
 GROUP BY f.programme_id, o.situation, o.digital_job
 """
-PROGRAMMES = "SELECT programme_id, centre_id, centre_name, title, region, job_family FROM programmes"
+# Each programme with the attributes the figures are broken down by; its delivery mode is the one
+# in force on the last day of the year (its latest change by then, else the mode it was registered with).
+PROGRAMMES = """
+SELECT p.programme_id, p.centre_id, p.centre_name, p.title, p.region, p.job_family, p.departement, p.rncp,
+       p.label_year, p.funding_line,
+       coalesce((SELECT m.mode FROM programme_modes m WHERE m.programme_id = p.programme_id AND m.effective_on < $1
+                 ORDER BY m.effective_on DESC LIMIT 1), p.mode) AS mode
+FROM programmes p
+"""
 
 
 async def counts_per_programme(conn, year: int, cohort: str = "exit") -> tuple[dict, list, dict]:
@@ -107,5 +115,6 @@ async def counts_per_programme(conn, year: int, cohort: str = "exit") -> tuple[d
     return per, enrolments, profiles
 
 
-async def programmes(conn) -> dict:
-    return {r["programme_id"]: dict(r) for r in await conn.fetch(PROGRAMMES)}
+async def programmes(conn, year: int) -> dict:
+    """Every programme with its attributes, its mode as in force at the end of the year."""
+    return {r["programme_id"]: dict(r) for r in await conn.fetch(PROGRAMMES, date(year + 1, 1, 1))}

@@ -31,11 +31,11 @@ def canonical(figures: dict) -> bytes:
 
 
 async def publish(pool: asyncpg.Pool, year: int, by: str | None, cohort: str, suppress: int,
-                  published_by: str) -> dict:
+                  published_by: str, funding_line: str | None = None) -> dict:
     """Freeze the figures of a year as they are now; returns the publication (without its content)."""
-    parameters = {"by": by, "cohort": cohort, "suppress": suppress}
+    parameters = {"by": by, "cohort": cohort, "suppress": suppress, "funding_line": funding_line}
     now = datetime.now(UTC)
-    figures = await service.key_figures(pool, year, by, cohort, suppress)
+    figures = await service.key_figures(pool, year, by, cohort, suppress, funding_line)
     report_id = uuid.uuid4()
     figures["publication"] = {"report_id": str(report_id), "as_of": now.isoformat(), "parameters": parameters}
     content = canonical(figures)
@@ -68,7 +68,8 @@ async def changes(pool: asyncpg.Pool, report_id: uuid.UUID) -> dict:
     report = await published(pool, report_id)
     then = json.loads(report["content"])
     p = report["parameters"]
-    now = await service.key_figures(pool, report["year"], p["by"], p["cohort"], p["suppress"])
+    now = await service.key_figures(pool, report["year"], p["by"], p["cohort"], p["suppress"],
+                                    p.get("funding_line"))
     async with pool.acquire() as conn:
         since = await publications_store.applied_since(conn, report["published_at"])
     then.pop("publication", None)

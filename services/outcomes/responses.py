@@ -9,6 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from services.outcomes.schemas import BreakdownBy
 from shared.contracts.vocabulary import (
     ContactChannel,
     ContactResult,
@@ -113,7 +114,7 @@ class BreakdownGroup(BaseModel):
 
 
 class Breakdown(BaseModel):
-    by: Literal["region", "programme", "centre", "job_family"]
+    by: BreakdownBy
     groups: list[BreakdownGroup]
 
 
@@ -126,6 +127,7 @@ class KeyFiguresOut(BaseModel):
     rates: dict[str, Any] = Field(description="Each with value, numerator and denominator (value null when the "
                                               "denominator is 0)")
     breakdown: Breakdown | None = None
+    funding_line: str | None = Field(None, description="Only this funding line's programmes, when asked")
     suppressed_under: int | None = None
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Literal, get_args
 from uuid import UUID
 
 from pydantic import Field, field_validator, model_validator
@@ -14,6 +14,7 @@ from shared.contracts.vocabulary import (
     ContactChannel,
     ContactResult,
     ExemptReason,
+    FundingLine,
     InformationSource,
     Situation,
     counted_situation,
@@ -110,6 +111,12 @@ class AssignIn(Request):
     staff: str | None = STAFF
 
 
+# What the key figures can be broken down by (service.BREAKDOWNS says which programme attribute).
+BreakdownBy = Literal["region", "departement", "programme", "centre", "job_family", "certification", "mode",
+                      "label_year", "funding_line"]
+BREAKDOWN_NAMES: tuple[str, ...] = get_args(BreakdownBy)
+
+
 class PublicationIn(Request):
     """Freeze the key figures of a year, as they are now, for publication."""
 
@@ -117,7 +124,8 @@ class PublicationIn(Request):
         {"year": 2020, "by": "region", "cohort": "exit", "suppress": 20}]}}
 
     year: int = Field(ge=2000, le=2100)
-    by: Literal["region", "programme", "centre", "job_family"] | None = None
+    by: BreakdownBy | None = None
+    funding_line: FundingLine | None = Field(None, description="Only this funding line's programmes")
     cohort: Literal["exit", "entry"] = "exit"
     suppress: int = Field(20, ge=2, le=1000, description="Counts under this size are withheld, with those that "
                                                          "would give them away: a published report always is")

@@ -137,8 +137,12 @@ async def followup_detail(unit: Unit, followup_id, *, today: date) -> dict | Non
 
 
 # Breakdown dimension -> (programme column used as key, column used as label)
+# Each breakdown: the programme attribute that names a group, and the one that labels it.
 BREAKDOWNS = {"region": ("region", "region"), "programme": ("programme_id", "title"),
-              "centre": ("centre_id", "centre_name"), "job_family": ("job_family", "job_family")}
+              "centre": ("centre_id", "centre_name"), "job_family": ("job_family", "job_family"),
+              "departement": ("departement", "departement"), "certification": ("rncp", "rncp"),
+              "mode": ("mode", "mode"), "label_year": ("label_year", "label_year"),
+              "funding_line": ("funding_line", "funding_line")}
 COHORTS = {
     "exit": "follow-up figures for learners whose exit is dated in the year (exit cohort)",
     "entry": "follow-up figures for learners whose start is dated in the year (entry cohort)",
@@ -146,11 +150,16 @@ COHORTS = {
 
 
 async def key_figures(pool: asyncpg.Pool, year: int, by: str | None = None, cohort: str = "exit",
-                      suppress_under: int | None = None) -> dict:
-    """The key figures of a year for the network, and optionally broken down by a programme attribute."""
+                      suppress_under: int | None = None, funding_line: str | None = None) -> dict:
+    """The key figures of a year for the network (or the programmes of one funding line: each
+    funder is reported to separately), and optionally broken down by a programme attribute."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         per_programme, enrolments, profiles = await figures_store.counts_per_programme(conn, year, cohort)
-        catalogue = await figures_store.programmes(conn) if by else {}
+        catalogue = await figures_store.programmes(conn, year) if by or funding_line else {}
+    if funding_line:
+        funded = {pid for pid, p in catalogue.items() if p["funding_line"] == funding_line}
+        per_programme = {pid: counts for pid, counts in per_programme.items() if pid in funded}
+        enrolments = [e for e in enrolments if e[1] in funded]
 
     def grouped(key_of) -> dict:
         return indicators.with_people(indicators.group(per_programme, key_of),
@@ -171,13 +180,15 @@ async def key_figures(pool: asyncpg.Pool, year: int, by: str | None = None, coho
         },
         **indicators.figures(*total),
     }
+    if funding_line:
+        result["funding_line"] = funding_line
     if by:
         key_column, label_column = BREAKDOWNS[by]
 
         def key_of(programme_id):
             return str((catalogue.get(programme_id) or {}).get(key_column) or "unknown")
 
-        labels = {str(p[key_column]): p[label_column] for p in catalogue.values()}
+        labels = {str(p[key_column]): str(p[label_column]) for p in catalogue.values()}
         if by == "region":
             labels = {code: REGIONS.get(code, code) for code in labels}
         groups = grouped(key_of)

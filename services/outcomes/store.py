@@ -6,11 +6,16 @@ from datetime import date
 
 from shared.contracts import ApplicationDecidedV2
 
+# A programme is registered once; a later copy (a resync) only fills in what an older event lacked.
 UPSERT_PROGRAMME = """
 INSERT INTO programmes (programme_id, centre_id, region, job_family, capacity, start_date, funding_line,
-                        centre_name, title)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-ON CONFLICT (programme_id) DO NOTHING
+                        centre_name, title, departement, rncp, label_year, mode)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (programme_id) DO UPDATE SET
+    departement = coalesce(programmes.departement, EXCLUDED.departement),
+    rncp = coalesce(programmes.rncp, EXCLUDED.rncp),
+    label_year = coalesce(programmes.label_year, EXCLUDED.label_year),
+    mode = coalesce(programmes.mode, EXCLUDED.mode)
 """
 UPSERT_SUBMISSION = """
 INSERT INTO applications (application_id, learner_id, programme_id, submitted_at, gender, education_level,
@@ -211,7 +216,8 @@ async def insert_followups(conn, rows: list[tuple]) -> None:
 
 async def upsert_programme(conn, programme_id, d) -> None:
     await conn.execute(UPSERT_PROGRAMME, programme_id, d.centre_id, d.region, d.job_family, d.capacity,
-                       d.start_date, d.funding_line, d.centre_name, d.title)
+                       d.start_date, d.funding_line, d.centre_name, d.title, d.departement, d.rncp, d.label_year,
+                       d.mode)
 
 
 async def upsert_mode(conn, programme_id, d) -> None:

@@ -46,6 +46,11 @@ class ProgrammeData(EventData):
     start_date: date
     mode: Mode = "in_person"
     funding_line: FundingLine = "gen_label"
+    # Added within v1 (optional: a consumer that does not know them ignores them, an older event
+    # has none), for the breakdowns a funder asks for.
+    departement: str | None = Field(None, pattern=r"^(\d{2}|2A|2B|97\d)$")
+    rncp: str | None = Field(None, pattern=r"^RNCP\d{3,6}$", description="the certification targeted")
+    label_year: int | None = Field(None, ge=2015, le=2100, description="the year the programme was labelled")
 
 
 class ProgrammeRegistered(Envelope):

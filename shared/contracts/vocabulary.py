@@ -63,6 +63,7 @@ CLOSED_STATUSES: tuple[str, ...] = get_args(ClosedStatus)
 EXEMPT_REASONS: tuple[str, ...] = get_args(ExemptReason)
 CONTACT_CHANNELS: tuple[str, ...] = get_args(ContactChannel)
 CONTACT_RESULTS: tuple[str, ...] = get_args(ContactResult)
+FUNDING_LINES: tuple[str, ...] = get_args(FundingLine)
 
 # INSEE codes of France's current regions (2016).
 REGIONS: dict[str, str] = {

@@ -61,8 +61,8 @@ def run(args: list[str], env: dict, timeout: float = 300) -> subprocess.Complete
     return subprocess.run([*PARCOURS, *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def report_counts(env: dict, year: int = 2020) -> dict:
-    done = run(["report", "--year", str(year), "--format", "json", "--no-suppress"], env)
+def report_counts(env: dict, year: int = 2020, *extra: str) -> dict:
+    done = run(["report", "--year", str(year), "--format", "json", "--no-suppress", *extra], env)
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout)["counts"]
 

@@ -41,6 +41,7 @@ def test_simulated_year_report_equals_ground_truth_and_survives_a_restart(tmp_pa
         written = json.loads(truth_file.read_text())
         truth, generated = written["counts"], written["cases"]
         counts = report_counts(up.env())
+        by_line = {line: report_counts(up.env(), 2020, "--funding-line", line) for line in written["by_funding_line"]}
         table = run(["report", "--year", "2020"], up.env())
     finally:
         code, out = up.stop()
@@ -48,6 +49,8 @@ def test_simulated_year_report_equals_ground_truth_and_survives_a_restart(tmp_pa
     assert counts == truth, {k: (truth.get(k), counts.get(k)) for k in set(truth) | set(counts)
                              if truth.get(k) != counts.get(k)}
     assert truth["applications_submitted"] > 500 and truth["outcomes_recorded"] > 50
+    # Each funder's report equals the truth of its programmes (issue 17).
+    assert len(by_line) >= 2 and by_line == written["by_funding_line"]
     # The equality proves the rules because the world holds every hard case of domain.md §7.
     assert {case for case in HARD_CASES if not generated.get(case)} == set(), generated
     assert "Positive exit rate (gen_2020)" in table.stdout

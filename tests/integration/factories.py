@@ -9,6 +9,7 @@ from shared.contracts import (
     ApplicationDecided,
     ApplicationDecidedV2,
     ApplicationSubmitted,
+    ProgrammeModeChanged,
     ProgrammeRegistered,
     TrainingCorrected,
     TrainingExited,
@@ -27,10 +28,10 @@ def envelope(learner_id=None, programme_id=None, at: str = "2020-01-10T10:00:00"
             "producer": producer, "learner_id": learner_id, "programme_id": programme_id}
 
 
-def programme(programme_id, start: date = date(2020, 3, 2), capacity: int = 20, region: str = "32"):
+def programme(programme_id, start: date = date(2020, 3, 2), capacity: int = 20, region: str = "32", **attributes):
     return ProgrammeRegistered.build(**envelope(None, programme_id, producer="intake"), data={
         "centre_id": uuid.uuid4(), "centre_name": "Centre", "title": "Dev", "region": region,
-        "job_family": "M1805", "duration_months": 7, "capacity": capacity, "start_date": start})
+        "job_family": "M1805", "duration_months": 7, "capacity": capacity, "start_date": start, **attributes})
 
 
 def submitted(learner_id, programme_id, at="2020-01-10T10:00:00", application_id=None, **profile):
@@ -77,3 +78,9 @@ def training_v2(kind, learner_id, programme_id, enrolment_id, at, **data):
     cls = {"started": TrainingStartedV2, "exited": TrainingExitedV2}[kind]
     return cls.build(**envelope(learner_id, programme_id, at, "progress"), data={
         "enrolment_id": enrolment_id, "application_id": data.pop("application_id", enrolment_id), **data})
+
+
+def mode_changed(programme_id, mode: str, effective_on: str):
+    """A change of a programme's delivery mode, as intake publishes it."""
+    return ProgrammeModeChanged.build(**envelope(None, programme_id, producer="intake"), data={
+        "mode": mode, "effective_on": date.fromisoformat(effective_on)})

@@ -161,3 +161,37 @@ async def test_the_worklists_sql_status_is_the_domains_for_every_stored_state_an
                 s: domain.followup_status(s, today, start, end) for s in stored}, today
     finally:
         await conn.close()
+
+
+async def test_every_breakdown_a_funder_asks_for_and_a_report_per_funding_line(app, kafka):
+    """Issue 17: département, certification, delivery mode (on 31 December), label year and
+    funding line, carried by programme.registered; each funding line's report is its group."""
+    lille, paris, remote = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    events = [f.programme(lille, region="32", departement="59", rncp="RNCP37674", label_year=2018),
+              f.programme(paris, region="11", departement="75", rncp="RNCP31114", label_year=2020,
+                          funding_line="other"),
+              f.programme(remote, region="11", departement="93", label_year=2020, mode="remote"),
+              f.mode_changed(remote, "in_person", "2020-06-01")]
+    for _ in range(3):
+        events += journey(uuid.uuid4(), lille)
+    for _ in range(2):
+        events += journey(uuid.uuid4(), paris)
+    events += journey(uuid.uuid4(), remote)
+    async with running(app) as client:
+        await publish(kafka, events)
+        await settle(client, len(events))
+
+        async def figures(**params):
+            return (await client.get("/key-figures", params={"year": 2020, **params})).json()
+        network = await figures()
+        by = {name: {g["key"]: g["counts"]["exits_total"] for g in (await figures(by=name))["breakdown"]["groups"]}
+              for name in ("departement", "certification", "mode", "label_year", "funding_line")}
+        lines = {line: (await figures(funding_line=line))["counts"] for line in ("gen_label", "other")}
+    assert by["departement"] == {"59": 3, "75": 2, "93": 1}
+    assert by["certification"] == {"RNCP37674": 3, "RNCP31114": 2, "unknown": 1}
+    assert by["mode"] == {"in_person": 6}  # the remote one came back in June
+    assert by["label_year"] == {"2018": 3, "2020": 3}
+    assert by["funding_line"] == {"gen_label": 4, "other": 2}
+    for key in ("applications_submitted", "learners_trained_or_in_training", "exits_total", "followups_in_scope"):
+        assert lines["gen_label"][key] + lines["other"][key] == network["counts"][key], key
+    assert lines["other"]["exits_total"] == 2

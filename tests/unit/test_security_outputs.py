@@ -14,7 +14,7 @@ from parcours.up import write_private
 
 def _figures(label: str) -> dict:
     rates = {"value": 0.5, "numerator": 1, "denominator": 2}
-    block = {"counts": dict.fromkeys(report.CSV_COUNTS, 1),
+    block = {"counts": {"applications_submitted": 1, "exits_by_reason": {"certified": 1}},
              "rates": {"admission_rate": rates, "share_bac_or_lower": rates, "share_women": rates,
                        "share_qpv": rates, "completion_rate": rates, "dropout_rate": rates, "response_rate": rates,
                        "positive_exit_rate": {"gen_2020": rates}, "share_digital_job": rates,
@@ -97,3 +97,21 @@ def test_security_4_the_exported_erasure_list_reads_back_and_a_bad_line_is_named
         erasures.read_file(path)
     with pytest.raises(ValueError, match="cannot be read"):
         erasures.read_file(tmp_path / "missing.jsonl")
+
+
+def test_the_csv_carries_every_figure_the_json_has():
+    """Issue 17: the CSV had ten rates and one definition while the JSON had all."""
+    from services.outcomes import indicators
+
+    raw = {**indicators.empty_raw(), "applications_submitted": 40, "exits_by_reason": {"certified": 25}}
+    figures = {"year": 2020, **indicators.figures(raw, {("further_study", False): 12})}
+    header, row = list(csv.reader(io.StringIO(report.format_csv(figures))))
+    cells = dict(zip(header, row, strict=True))
+    json_counts = report.count_columns(figures["counts"])
+    json_rates = report.rate_columns(figures["rates"])
+    assert {name for name, _ in json_counts} | {"year", "group_by", "group"} <= set(header)
+    assert all(cells[name] == str(value) for name, value in json_counts)
+    for name, node in json_rates:
+        assert cells[f"{name}.numerator"] == str(node["numerator"])
+        assert cells[f"{name}.denominator"] == str(node["denominator"])
+    assert "positive_exit_rate.durable_employment_v1" in cells and "positive_exit_rate_strict.gen_2020" in cells

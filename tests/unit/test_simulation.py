@@ -80,3 +80,18 @@ def test_calibrated_on_the_published_shares():
 def test_simulate_refuses_a_year_that_has_not_happened(capsys):
     assert main(["simulate", "--year", "2999"]) == 2
     assert "choose a year" in capsys.readouterr().out
+
+
+def test_the_network_is_the_sum_of_its_funding_lines():
+    """Issue 17: each funder is reported to separately, and the lines add up to the network."""
+    for year in (2020, 2021):
+        world = generate(year, 0.05, 4, TODAY)
+        lines = sorted({p.funding_line for p in world.programmes})
+        assert len(lines) >= 2
+        total, parts = ground_truth(world, year), [ground_truth(world, year, line) for line in lines]
+        for key in ("applications_submitted", "applications_admitted", "places_offered", "exits_total",
+                    "followups_in_scope", "outcomes_recorded"):
+            assert total[key] == sum(p[key] for p in parts), key
+        # People: a learner trained in two lines (a transfer) counts in each, once in the network.
+        assert total["learners_trained_or_in_training"] <= sum(p["learners_trained_or_in_training"] for p in parts)
+        assert all(p.departement and p.label_year for p in world.programmes)
