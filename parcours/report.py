@@ -58,6 +58,8 @@ def _count_rows(c: dict) -> list[tuple[str, object]]:
     rows = [(label, c[key]) for key, label in LABELS.items()]
     rows += [(f"Exits: {reason}", n) for reason, n in c["exits_by_reason"].items()]
     rows += [(f"Situation: {situation}", n) for situation, n in c["outcomes_by_situation"].items()]
+    rows += [(f"Applications referred by: {source}", n) for source, n in c.get("applications_by_referral", {}).items()]
+    rows += [(f"Admissions referred by: {source}", n) for source, n in c.get("admissions_by_referral", {}).items()]
     return rows
 
 

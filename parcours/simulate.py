@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import httpx
 
 from parcours.keys import auth_headers
-from parcours.simulation.truth import cases, ground_truth
+from parcours.simulation.truth import cases, ground_truth, network_figures
 from parcours.simulation.world import Application, World, generate
 from shared.contracts.calendar import add_months
 
@@ -213,7 +213,8 @@ class Driver:
         programmes = self.world.programmes
         items = [(a.index, {"programme_id": str(programmes[a.programme].programme_id),
                             **self._session_of(a), "submitted_at": a.submitted_at.isoformat(),
-                            "candidate": self.world.people[a.person].candidate})
+                            "candidate": self.world.people[a.person].candidate,
+                            **({"referral_source": a.referral_source} if a.referral_source else {})})
                  for a in self.world.applications]
 
         def keep(index: int, result: dict) -> None:
@@ -477,6 +478,7 @@ def run_simulate(args) -> int:
     if args.truth:
         truth = {"year": args.year, "scale": args.scale, "seed": args.seed, "generated_on": today.isoformat(),
                  "counts": ground_truth(world, args.year), "cases": cases(world, args.year),
+                 "network_figures": network_figures(world, args.year),
                  "by_funding_line": {line: ground_truth(world, args.year, line)
                                      for line in sorted({p.funding_line for p in world.programmes})}}
         args.truth.write_text(json.dumps(truth, indent=2, sort_keys=True) + "\n")

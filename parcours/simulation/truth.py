@@ -10,11 +10,12 @@ date is a French civil date.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from parcours.simulation.world import World
-from shared.contracts.vocabulary import DECISIONS, EMPLOYMENT, FOLLOWED_UP_EXITS, SITUATIONS
+from shared.contracts.calendar import add_months
+from shared.contracts.vocabulary import DECISIONS, EMPLOYMENT, FOLLOWED_UP_EXITS, REFERRALS_COUNTED, SITUATIONS
 
 EXIT_REASONS = FOLLOWED_UP_EXITS  # `transferred` is not an exit from the network
 FOLLOWED_UP = frozenset(FOLLOWED_UP_EXITS)
@@ -37,6 +38,10 @@ def ground_truth(world: World, year: int | None = None, funding_line: str | None
     for decision in DECISIONS:
         counts[f"applications_{decision}"] = sum(a.final_decision == decision and in_year(a.final_decided_at)
                                                  for a in apps)
+    for key, counted in (("applications_by_referral", lambda a: in_year(a.submitted_at)),
+                         ("admissions_by_referral", lambda a: a.admitted and in_year(a.final_decided_at))):
+        counts[key] = {source: sum(counted(a) and (a.referral_source or "not_stated") == source for a in apps)
+                       for source in REFERRALS_COUNTED}
     counts["places_offered"] = sum(s.capacity for p, mine in zip(world.programmes, ours, strict=True) if mine
                                    for s in p.sessions if s.start_date.year == year)
     trainings = [(a, t) for a, t in world.trainings() if ours[t.programme]]
@@ -108,3 +113,33 @@ def _applications_per_person(world: World) -> dict[int, int]:
     for a in world.applications:
         found[a.person] = found.get(a.person, 0) + 1
     return found
+
+
+def network_figures(world: World, year: int | None = None) -> dict:
+    """The network's own published figures (domain.md §6), from the world alone: people per target
+    job, programmes whose delivery mode changed, people trained since the first year, and the
+    positive exit (gen_2020) of every exit cohort."""
+    year = year or world.year
+    lo, hi = datetime(year, 1, 1, tzinfo=PARIS), datetime(year + 1, 1, 1, tzinfo=PARIS)
+    trainings = list(world.trainings())
+    jobs: dict[str, set] = {}
+    for app, t in trainings:
+        if t.started_at < hi and (t.exited_at is None or t.exited_at >= lo):
+            jobs.setdefault(world.programmes[t.programme].job_family, set()).add(app.person)
+    first, end = date(year, 1, 1), date(year + 1, 1, 1)
+    running = [p for p in world.programmes
+               if any(s.start_date < end and add_months(s.start_date, p.duration_months) >= first for s in p.sessions)]
+    changed = [p for p in running if any(first <= day < end for day, _ in p.mode_changes)]
+    back = [p for p in changed if ([mode for day, mode in p.mode_changes if day < end] or ["in_person"])[-1]
+            == "in_person"]
+    cohorts = sorted({t.exited_at.astimezone(PARIS).year for _, t in trainings
+                      if t.exit_reason in FOLLOWED_UP and t.exempt is None and t.exited_at < hi})
+    yearly = {}
+    for y in cohorts:
+        counts = ground_truth(world, y)
+        yearly[y] = (counts["outcomes_digital_job"] + counts["outcomes_by_situation"]["further_study"],
+                     counts["outcomes_recorded"])
+    return {"target_jobs": {job: len(people) for job, people in jobs.items()},
+            "mode_changes": {"programmes": len(running), "changed": len(changed), "back_by_31_december": len(back)},
+            "people_trained": len({app.person for app, t in trainings if t.started_at < hi}),
+            "positive_by_year": {str(y): list(v) for y, v in yearly.items()}}

@@ -52,6 +52,8 @@ PROGRAMMES = 545
 # extra learners (2021-22); a few programmes are funded otherwise.
 FUNDING = {2020: (("gen_label", 88), ("other", 12)),
            2021: (("gen_label", 70), ("public_contract_2021", 25), ("other", 5))}
+# Who referred the candidates (the network publishes the sources, not their shares: assumed).
+REFERRALS = (("self", 45), ("employment_service", 25), ("mission_locale", 15), ("other_partner", 10), (None, 5))
 CERTIFICATIONS = (("RNCP37674", 40), ("RNCP31114", 25), ("RNCP35584", 20), (None, 15))
 FIRST_LABEL_YEAR = 2016
 # Sessions start from this month of the year before: the carry-over into the year.
@@ -201,6 +203,7 @@ class Application:
     training: Training | None = None
     withdraw_attempt_at: datetime | None = None  # a withdrawal after the start, which intake refuses
     cases: set[str] = field(default_factory=set)
+    referral_source: str | None = None  # who referred the candidate (None: the application does not say)
 
     @property
     def final_decision(self) -> str:
@@ -249,6 +252,11 @@ def generate(year: int, scale: float, seed: int, today: date | None = None) -> W
     _decide(rng, programmes, applications, people)
     _journeys(rng, programmes, applications, people, today)
     applications.sort(key=lambda a: (a.submitted_at, a.index))
+    # Drawn from a generator of their own, in the applications' order, so that the journeys of a
+    # seed stay what they were before referrals were generated.
+    referrals = random.Random(f"{year}:{scale}:{seed}:referrals")
+    for app in applications:
+        app.referral_source = pick(referrals, REFERRALS)
     return World(year, scale, seed, today, programmes, people, applications)
 
 

@@ -10,7 +10,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from services.intake import domain, geography
-from shared.contracts.vocabulary import ApplicationStatus, EducationLevel, FundingLine, Gender, Mode
+from shared.contracts.vocabulary import ApplicationStatus, EducationLevel, FundingLine, Gender, Mode, ReferralSource
 from shared.plumbing.schemas import NO_CONTROL, Request, check_moment
 
 NAME = NO_CONTROL
@@ -258,6 +258,9 @@ class ApplicationIn(Request):
     session_id: UUID | None = Field(None, description="The session applied to; default: the programme's first")
     submitted_at: AwareDatetime = Field(description="When the candidate applied (ISO 8601 with offset)")
     candidate: CandidateIn
+    referral_source: ReferralSource | None = Field(
+        None, description="Who referred the candidate: self, employment_service (France Travail), mission_locale, "
+                          "other_partner (Onisep, an association…); absent: not stated")
 
     _moment = field_validator("submitted_at")(check_moment)
 

@@ -301,7 +301,7 @@ def _application_row(body: ApplicationIn, learner_id, session_id) -> dict:
     return {"application_id": uuid.uuid4(), "learner_id": learner_id, "programme_id": body.programme_id,
             "session_id": session_id, "submitted_at": body.submitted_at, **_profile(body).model_dump(),
             "first_name": domain.normalise_name(c.first_name), "last_name": domain.normalise_name(c.last_name),
-            "email": c.email, "phone": c.phone}
+            "email": c.email, "phone": c.phone, "referral_source": body.referral_source}
 
 
 def _by_key(applications: list[dict]) -> dict[tuple, dict]:
@@ -314,7 +314,7 @@ def _submitted(application: dict, body: ApplicationIn, recorded_at: datetime):
         learner_id=application["learner_id"], programme_id=body.programme_id,
         correlation_id=application["application_id"],
         data={"application_id": application["application_id"], "session_id": application["session_id"],
-              "profile": _profile(body)},
+              "profile": _profile(body), "referral_source": body.referral_source},
     )
 
 

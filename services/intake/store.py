@@ -23,14 +23,14 @@ GET_APPLICATION = f"SELECT {APPLICATION_COLUMNS} FROM applications WHERE applica
 INSERT_APPLICATIONS = f"""
 INSERT INTO applications (application_id, learner_id, programme_id, session_id, status, gender,
                           education_level, age_band, qpv, zrr, job_seeker, region, submitted_at,
-                          first_name, last_name, email, phone)
+                          first_name, last_name, email, phone, referral_source)
 SELECT application_id, learner_id, programme_id, session_id, 'submitted', gender, education_level, age_band,
-       qpv, zrr, job_seeker, region, submitted_at, first_name, last_name, email, phone
+       qpv, zrr, job_seeker, region, submitted_at, first_name, last_name, email, phone, referral_source
 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::boolean[],
             $9::boolean[], $10::boolean[], $11::text[], $12::timestamptz[], $13::text[], $14::text[],
-            $15::text[], $16::text[])
+            $15::text[], $16::text[], $17::text[])
      AS u(application_id, learner_id, programme_id, session_id, gender, education_level, age_band, qpv, zrr,
-          job_seeker, region, submitted_at, first_name, last_name, email, phone)
+          job_seeker, region, submitted_at, first_name, last_name, email, phone, referral_source)
 ORDER BY learner_id, session_id
 ON CONFLICT (learner_id, session_id) DO NOTHING
 RETURNING {APPLICATION_COLUMNS}
@@ -148,7 +148,7 @@ async def upsert_candidates(conn, candidates: list[dict]) -> dict:
 
 APPLICATION_ROW = ("application_id", "learner_id", "programme_id", "session_id", "gender", "education_level",
                    "age_band", "qpv", "zrr", "job_seeker", "region", "submitted_at", "first_name", "last_name",
-                   "email", "phone")
+                   "email", "phone", "referral_source")
 
 
 async def insert_applications(conn, applications: list[dict]) -> list[dict]:

@@ -8,13 +8,14 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from services.outcomes import publications, service, store
+from services.outcomes import network_figures, publications, service, store
 from services.outcomes.domain import DomainError
 from services.outcomes.responses import (
     FollowupDetailOut,
     FollowupOut,
     FollowupPage,
     KeyFiguresOut,
+    NetworkFiguresOut,
     OutcomeBatchOut,
     OutcomeResult,
     PublicationChanges,
@@ -51,6 +52,7 @@ POLICY: auth.Policy = {
     ("POST", "/followups/{learner_id}/{programme_id}/assign"): FOLLOWUP,
     ("POST", "/outcomes/batch"): FOLLOWUP,
     ("GET", "/key-figures"): ("manager", "followup"), ("GET", "/stats"): ("manager",),
+    ("GET", "/network-figures"): ("manager",),
     ("POST", "/publications"): ("manager",), ("GET", "/publications"): ("manager",),
     ("GET", "/publications/{report_id}"): ("manager",), ("GET", "/publications/{report_id}/changes"): ("manager",),
 }
@@ -283,3 +285,17 @@ async def get_publication(report_id: UUID, request: Request) -> Response:
             responses=problems(404), summary="What changed since a report was published, and why")
 async def publication_changes(report_id: UUID, request: Request) -> dict:
     return await publications.changes(_pool(request), report_id)
+
+
+@router.get("/network-figures", response_model=NetworkFiguresOut, tags=["key figures"],
+            summary="The figures the network publishes beyond the rates",
+            description="Target jobs ranked by their learners, programmes that changed their delivery mode during "
+            "the year (and those back to their usual mode by 31 December), people trained since the first year, "
+            "and the positive exit rate (gen_2020) of every exit cohort since then, pooled. With `suppress`, "
+            "figures about people are withheld as in the key figures.")
+async def get_network_figures(
+    request: Request, year: int = Query(ge=2000, le=2100),
+    suppress: int | None = Query(None, ge=2, le=1000, description="Withhold as /key-figures does"),
+    funding_line: FundingLine | None = Query(None, description="Only the programmes of this funding line"),
+) -> dict:
+    return await network_figures.network_figures(_pool(request), year, suppress, funding_line)

@@ -13,7 +13,7 @@ numerator). Pure: it knows the shape of the figures, nothing of HTTP or SQL.
 from __future__ import annotations
 
 from services.outcomes.indicators import POSITIVE_DEFINITIONS, SHARES
-from shared.contracts.vocabulary import DURABLE, EMPLOYMENT, FOLLOWED_UP_EXITS, SITUATIONS
+from shared.contracts.vocabulary import DURABLE, EMPLOYMENT, FOLLOWED_UP_EXITS, REFERRALS_COUNTED, SITUATIONS
 
 WITHHELD = "s"  # secret statistique: the same mark for every withheld cell, small or not
 
@@ -22,9 +22,15 @@ SCALARS = ("applications_submitted", "applications_admitted", "applications_wait
            "applications_withdrawn", "places_offered", "learners_started", "learners_trained_or_in_training",
            *(f"learners_{share}" for share in SHARES), "exits_total", "followups_in_scope", "followups_exempt",
            "outcomes_recorded", "outcomes_digital_job")
+# The counts per code: the key in the figures, the cells' prefix, the codes.
+NESTED = {"exits_by_reason": ("exits", FOLLOWED_UP_EXITS), "outcomes_by_situation": ("situation", SITUATIONS),
+          "applications_by_referral": ("referral", REFERRALS_COUNTED),
+          "admissions_by_referral": ("admitted_by", REFERRALS_COUNTED)}
 EXITS = tuple(f"exits.{reason}" for reason in FOLLOWED_UP_EXITS)
 SITUATION_CELLS = tuple(f"situation.{s}" for s in SITUATIONS)
-COUNTS = (*SCALARS, *EXITS, *SITUATION_CELLS)
+REFERRED = tuple(f"referral.{s}" for s in REFERRALS_COUNTED)
+ADMITTED_BY = tuple(f"admitted_by.{s}" for s in REFERRALS_COUNTED)
+COUNTS = (*SCALARS, *EXITS, *SITUATION_CELLS, *REFERRED, *ADMITTED_BY)
 
 # Sums no count shows, but which a rate's numerator or denominator reveals.
 DERIVED: dict[str, tuple[str, ...]] = {
@@ -41,6 +47,8 @@ DERIVED: dict[str, tuple[str, ...]] = {
 SUMS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("exits_total", EXITS),
     ("outcomes_recorded", SITUATION_CELLS),
+    ("applications_submitted", REFERRED),
+    ("applications_admitted", ADMITTED_BY),
     ("employed", ("outcomes_digital_job", "other_job")),
     *DERIVED.items(),
 )
@@ -72,6 +80,9 @@ def _atoms() -> dict[str, dict[str, int]]:
         return {f"cell.{s}.{d}": 1 for s in names for d in digital}
 
     meaning = {name: {name: 1} for name in SCALARS}
+    meaning |= {cell: {cell: 1} for cell in (*REFERRED, *ADMITTED_BY)}
+    meaning["applications_submitted"] = {cell: 1 for cell in REFERRED}
+    meaning["applications_admitted"] = {cell: 1 for cell in ADMITTED_BY}
     meaning |= {f"exits.{r}": {f"exit.{r}": 1} for r in FOLLOWED_UP_EXITS}
     meaning |= {f"situation.{s}": situations([s]) for s in SITUATIONS}
     meaning["exits_total"] = {f"exit.{r}": 1 for r in FOLLOWED_UP_EXITS}
@@ -94,8 +105,8 @@ def cells_of(figures: dict) -> dict[str, int]:
     """Every cell of one population (counts, then the derived sums), by name."""
     counts = figures["counts"]
     values = {name: int(counts[name]) for name in SCALARS}
-    values |= {f"exits.{r}": int(counts["exits_by_reason"].get(r, 0)) for r in FOLLOWED_UP_EXITS}
-    values |= {f"situation.{s}": int(counts["outcomes_by_situation"].get(s, 0)) for s in SITUATIONS}
+    for key, (prefix, codes) in NESTED.items():
+        values |= {f"{prefix}.{code}": int(counts.get(key, {}).get(code, 0)) for code in codes}
     values["other_job"] = sum(values[f"situation.{s}"] for s in EMPLOYMENT) - values["outcomes_digital_job"]
     for name, parts in DERIVED.items():  # in order: a derived sum may use an earlier one
         values[name] = sum(values[p] for p in parts)
@@ -207,9 +218,9 @@ def _masked(block: dict, population: str, withheld: set[Cell]) -> dict:
     counts = dict(block["counts"])
     for name in SCALARS:
         counts[name] = mark(name, counts[name])
-    counts["exits_by_reason"] = {r: mark(f"exits.{r}", n) for r, n in counts["exits_by_reason"].items()}
-    counts["outcomes_by_situation"] = {s: mark(f"situation.{s}", n)
-                                       for s, n in counts["outcomes_by_situation"].items()}
+    for key, (prefix, _) in NESTED.items():
+        if key in counts:
+            counts[key] = {code: mark(f"{prefix}.{code}", n) for code, n in counts[key].items()}
     rates = _copy(block["rates"])
     for path, (numerator, denominator) in RATES.items():
         if (population, numerator) in withheld or (population, denominator) in withheld:

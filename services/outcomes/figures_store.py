@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from services.outcomes.indicators import NESTED
 from shared.contracts.calendar import year_bounds
 
 APPLICATIONS = """
@@ -22,6 +23,13 @@ SELECT programme_id,
   count(*) FILTER (WHERE decision = 'withdrawn' AND decided_at >= $1 AND decided_at < $2)
       AS applications_withdrawn
 FROM applications GROUP BY programme_id
+"""
+# Applications submitted and admitted in the year by who referred the candidate.
+REFERRALS = """
+SELECT programme_id, coalesce(referral_source, 'not_stated') AS source,
+  count(*) FILTER (WHERE submitted_at >= $1 AND submitted_at < $2) AS submitted,
+  count(*) FILTER (WHERE decision = 'admitted' AND decided_at >= $1 AND decided_at < $2) AS admitted
+FROM applications GROUP BY programme_id, 2
 """
 # Places of the sessions starting in the year; a programme known without its sessions yet
 # counts its own start date and capacity (which are those of its first session).
@@ -95,10 +103,14 @@ async def counts_per_programme(conn, year: int, cohort: str = "exit") -> tuple[d
     per: dict = {}
 
     def slot(programme_id):
-        return per.setdefault(programme_id, ({"exits_by_reason": {}}, {}))
+        return per.setdefault(programme_id, ({key: {} for key in NESTED}, {}))
 
     for row in await conn.fetch(APPLICATIONS, start, end):
         slot(row["programme_id"])[0].update({k: v for k, v in row.items() if k != "programme_id"})
+    for row in await conn.fetch(REFERRALS, start, end):
+        raw = slot(row["programme_id"])[0]
+        raw["applications_by_referral"][row["source"]] = row["submitted"]
+        raw["admissions_by_referral"][row["source"]] = row["admitted"]
     for row in await conn.fetch(PLACES, *days):
         slot(row["programme_id"])[0]["places_offered"] = row["places_offered"]
     enrolments = [tuple(r) for r in await conn.fetch(LEARNER_ENROLMENTS, start, end)]
@@ -118,3 +130,50 @@ async def counts_per_programme(conn, year: int, cohort: str = "exit") -> tuple[d
 async def programmes(conn, year: int) -> dict:
     """Every programme with its attributes, its mode as in force at the end of the year."""
     return {r["programme_id"]: dict(r) for r in await conn.fetch(PROGRAMMES, date(year + 1, 1, 1))}
+
+
+# The network's own published figures (domain.md §6).
+# Programmes running in the year (a session overlapping it; without sessions, starting in it),
+# whether their delivery mode changed during it, and whether the mode in force on 31 December is
+# the one they were registered with (their usual mode).
+MODE_CHANGES = """
+WITH running AS (
+  SELECT p.programme_id, coalesce(p.mode, 'in_person') AS usual FROM programmes p
+  WHERE EXISTS (SELECT 1 FROM sessions s WHERE s.programme_id = p.programme_id
+                AND s.start_date < $2 AND s.end_date >= $1)
+     OR (NOT EXISTS (SELECT 1 FROM sessions s WHERE s.programme_id = p.programme_id)
+         AND p.start_date >= $1 AND p.start_date < $2)
+)
+SELECT r.programme_id,
+  EXISTS (SELECT 1 FROM programme_modes m WHERE m.programme_id = r.programme_id
+          AND m.effective_on >= $1 AND m.effective_on < $2) AS changed,
+  coalesce((SELECT m.mode FROM programme_modes m WHERE m.programme_id = r.programme_id AND m.effective_on < $2
+            ORDER BY m.effective_on DESC LIMIT 1), r.usual) = r.usual AS usual_at_end
+FROM running r
+"""
+# Everyone who started a training before the end of the year, since the first.
+TRAINED_SINCE = """
+SELECT DISTINCT learner_id, programme_id FROM enrolments WHERE started_at IS NOT NULL AND started_at < $1
+"""
+# The years of exit cohorts with a follow-up in scope, up to the year.
+COHORT_YEARS = """
+SELECT DISTINCT extract(year FROM exit_date)::int AS year FROM followups
+WHERE exit_date < $1 AND status <> 'exempt' ORDER BY 1
+"""
+
+
+async def mode_changes(conn, year: int) -> list[tuple]:
+    """(programme_id, changed during the year, back to its usual mode by 31 December) of the
+    programmes running in the year."""
+    rows = await conn.fetch(MODE_CHANGES, date(year, 1, 1), date(year + 1, 1, 1))
+    return [(r["programme_id"], r["changed"], r["usual_at_end"]) for r in rows]
+
+
+async def trained_since(conn, year: int) -> list[tuple]:
+    """(learner_id, programme_id) of every training started before the end of the year."""
+    _, end = year_bounds(year)
+    return [tuple(r) for r in await conn.fetch(TRAINED_SINCE, end)]
+
+
+async def cohort_years(conn, year: int) -> list[int]:
+    return [r["year"] for r in await conn.fetch(COHORT_YEARS, date(year + 1, 1, 1))]

@@ -6,7 +6,14 @@ Pure and synchronous. A change of definition is a new version beside this one, n
 
 from __future__ import annotations
 
-from shared.contracts.vocabulary import BAC_OR_LOWER, DURABLE, EMPLOYMENT, FOLLOWED_UP_EXITS, SITUATIONS
+from shared.contracts.vocabulary import (
+    BAC_OR_LOWER,
+    DURABLE,
+    EMPLOYMENT,
+    FOLLOWED_UP_EXITS,
+    REFERRALS_COUNTED,
+    SITUATIONS,
+)
 
 DEFINITIONS_VERSION = "v1"
 SHARES = ("bac_or_lower", "women", "qpv", "zrr", "job_seekers", "under_26")
@@ -68,6 +75,8 @@ def complete_counts(raw: dict, outcome_cells: dict[tuple[str, bool], int]) -> di
     counts = dict(raw)
     exits = {reason: int(raw["exits_by_reason"].get(reason, 0)) for reason in FOLLOWED_UP_EXITS}
     counts["exits_by_reason"] = exits
+    for key in ("applications_by_referral", "admissions_by_referral"):
+        counts[key] = {source: int(raw.get(key, {}).get(source, 0)) for source in REFERRALS_COUNTED}
     counts["exits_total"] = sum(exits.values())
     by_situation = dict.fromkeys(SITUATIONS, 0)
     for (situation, _digital), n in outcome_cells.items():
@@ -80,7 +89,9 @@ def complete_counts(raw: dict, outcome_cells: dict[tuple[str, bool], int]) -> di
     return {k: (int(v) if isinstance(v, int) else v) for k, v in counts.items()}
 
 
-# Counts that are plain sums over programmes (exits_by_reason is summed key by key).
+# Counts per code, summed code by code over programmes.
+NESTED = ("exits_by_reason", "applications_by_referral", "admissions_by_referral")
+# Counts that are plain sums over programmes (the NESTED ones are summed code by code).
 SUMMED = (
     "applications_submitted", "applications_admitted", "applications_waitlisted", "applications_rejected",
     "applications_withdrawn", "places_offered", "learners_started", "learners_trained_or_in_training",
@@ -89,15 +100,15 @@ SUMMED = (
 
 
 def empty_raw() -> dict:
-    return {**dict.fromkeys(SUMMED, 0), "exits_by_reason": {}}
+    return {**dict.fromkeys(SUMMED, 0), **{key: {} for key in NESTED}}
 
 
 def add_raw(total: dict, part: dict) -> dict:
     """Sum two sets of raw counts (as read per programme)."""
     out = {key: total.get(key, 0) + part.get(key, 0) for key in SUMMED}
-    reasons = set(total.get("exits_by_reason", {})) | set(part.get("exits_by_reason", {}))
-    out["exits_by_reason"] = {r: total["exits_by_reason"].get(r, 0) + part["exits_by_reason"].get(r, 0)
-                              for r in reasons}
+    for key in NESTED:
+        mine, theirs = total.get(key, {}), part.get(key, {})
+        out[key] = {code: mine.get(code, 0) + theirs.get(code, 0) for code in mine.keys() | theirs.keys()}
     return out
 
 

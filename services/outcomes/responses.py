@@ -136,6 +136,37 @@ class StatsOut(BaseModel):
     followups: int
 
 
+class RankedJob(BaseModel):
+    job_family: str = Field(description="ROME code of the job the programme prepares for")
+    learners: int | str = Field(description="People trained or in training in the year (s: withheld)")
+
+
+class ModeChanges(BaseModel):
+    programmes: int = Field(description="Programmes running in the year")
+    changed: int = Field(description="Those whose delivery mode changed during the year")
+    back_by_31_december: int = Field(description="Those of them back to their usual mode by 31 December")
+    share_changed: dict[str, Any]
+    share_back: dict[str, Any]
+
+
+class SinceLaunch(BaseModel):
+    first_year: int | None = Field(description="The first year with a follow-up")
+    people_trained: int | str = Field(description="People who started a training since the first year")
+    positive_exit_rate_by_year: list[dict[str, Any]] = Field(description="gen_2020, each exit cohort")
+    positive_exit_rate_pooled: dict[str, Any] = Field(description="Over every cohort since the first year")
+
+
+class NetworkFiguresOut(BaseModel):
+    """The figures the network publishes beyond the rates (domain.md §6)."""
+
+    year: int
+    funding_line: str | None = None
+    suppressed_under: int | None = None
+    target_jobs: list[RankedJob]
+    mode_changes: ModeChanges
+    since_launch: SinceLaunch
+
+
 class PublicationOut(BaseModel):
     """A published report, without its content (GET /publications/{report_id} gives it, byte for byte)."""
 

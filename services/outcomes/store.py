@@ -19,12 +19,13 @@ ON CONFLICT (programme_id) DO UPDATE SET
 """
 UPSERT_SUBMISSION = """
 INSERT INTO applications (application_id, learner_id, programme_id, submitted_at, gender, education_level,
-                          age_band, qpv, zrr, job_seeker, region)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                          age_band, qpv, zrr, job_seeker, region, referral_source)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (application_id) DO UPDATE SET
     submitted_at = EXCLUDED.submitted_at, gender = EXCLUDED.gender,
     education_level = EXCLUDED.education_level, age_band = EXCLUDED.age_band, qpv = EXCLUDED.qpv,
-    zrr = EXCLUDED.zrr, job_seeker = EXCLUDED.job_seeker, region = EXCLUDED.region
+    zrr = EXCLUDED.zrr, job_seeker = EXCLUDED.job_seeker, region = EXCLUDED.region,
+    referral_source = EXCLUDED.referral_source
 """
 # The last decision by its own date wins, whatever the order of arrival.
 UPSERT_DECISION = """
@@ -162,7 +163,7 @@ SELECT enrolment_id FROM enrolments WHERE enrolment_id = ANY($1::uuid[]) AND sta
 def _submission_row(event) -> tuple:
     p = event.data.profile
     return (event.data.application_id, event.learner_id, event.programme_id, event.occurred_at, p.gender,
-            p.education_level, p.age_band, p.qpv, p.zrr, p.job_seeker, p.region)
+            p.education_level, p.age_band, p.qpv, p.zrr, p.job_seeker, p.region, event.data.referral_source)
 
 
 async def upsert_submissions(conn, events) -> None:

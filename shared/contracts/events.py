@@ -29,6 +29,7 @@ from shared.contracts.vocabulary import (
     Gender,
     InformationSource,
     Mode,
+    ReferralSource,
     Situation,
 )
 
@@ -104,6 +105,8 @@ class ApplicationSubmittedData(EventData):
     profile: CandidateProfile
     # Added within v1 (optional): the session applied to.
     session_id: UUID | None = None
+    # Added within v1 (optional): who referred the candidate (None: not stated).
+    referral_source: ReferralSource | None = None
 
 
 class ApplicationSubmitted(Envelope):

@@ -41,6 +41,9 @@ ContactChannel = Literal["phone", "email", "sms", "letter", "visit"]
 ContactResult = Literal["reached", "no_answer", "message_left", "wrong_contact", "refused"]
 Mode = Literal["in_person", "remote", "hybrid"]
 FundingLine = Literal["gen_label", "public_contract_2021", "other"]
+# Who referred a candidate to the programme (domain.md §6); an application that does not say is
+# counted as not_stated.
+ReferralSource = Literal["self", "employment_service", "mission_locale", "other_partner"]
 
 GENDERS: tuple[str, ...] = get_args(Gender)
 EDUCATION_LEVELS: tuple[str, ...] = get_args(EducationLevel)
@@ -64,6 +67,8 @@ EXEMPT_REASONS: tuple[str, ...] = get_args(ExemptReason)
 CONTACT_CHANNELS: tuple[str, ...] = get_args(ContactChannel)
 CONTACT_RESULTS: tuple[str, ...] = get_args(ContactResult)
 FUNDING_LINES: tuple[str, ...] = get_args(FundingLine)
+REFERRAL_SOURCES: tuple[str, ...] = get_args(ReferralSource)
+REFERRALS_COUNTED: tuple[str, ...] = (*REFERRAL_SOURCES, "not_stated")
 
 # INSEE codes of France's current regions (2016).
 REGIONS: dict[str, str] = {

@@ -10,6 +10,7 @@ import json
 import os
 import time
 
+import httpx
 import pytest
 
 from tests.e2e.helpers import Up, report_counts, run, service_ports
@@ -43,6 +44,8 @@ def test_simulated_year_report_equals_ground_truth_and_survives_a_restart(tmp_pa
         counts = report_counts(up.env())
         by_line = {line: report_counts(up.env(), 2020, "--funding-line", line) for line in written["by_funding_line"]}
         table = run(["report", "--year", "2020"], up.env())
+        network = httpx.get(f"http://127.0.0.1:{ports['outcomes']}/network-figures", params={"year": 2020},
+                            headers=up.headers, timeout=60).json()
     finally:
         code, out = up.stop()
     print("ground truth:", json.dumps(truth, sort_keys=True))
@@ -51,6 +54,16 @@ def test_simulated_year_report_equals_ground_truth_and_survives_a_restart(tmp_pa
     assert truth["applications_submitted"] > 500 and truth["outcomes_recorded"] > 50
     # Each funder's report equals the truth of its programmes (issue 17).
     assert len(by_line) >= 2 and by_line == written["by_funding_line"]
+    # And so do the figures the network publishes beyond the rates (domain.md §6).
+    expected = written["network_figures"]
+    assert {j["job_family"]: j["learners"] for j in network["target_jobs"] if j["learners"]} == {
+        job: n for job, n in expected["target_jobs"].items() if n}
+    assert [j["learners"] for j in network["target_jobs"]] == sorted((j["learners"] for j in network["target_jobs"]),
+                                                                     reverse=True)
+    assert {k: network["mode_changes"][k] for k in expected["mode_changes"]} == expected["mode_changes"]
+    assert network["since_launch"]["people_trained"] == expected["people_trained"]
+    assert {str(r["year"]): [r["numerator"], r["denominator"]]
+            for r in network["since_launch"]["positive_exit_rate_by_year"]} == expected["positive_by_year"]
     # The equality proves the rules because the world holds every hard case of domain.md §7.
     assert {case for case in HARD_CASES if not generated.get(case)} == set(), generated
     assert "Positive exit rate (gen_2020)" in table.stdout

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from services.outcomes import disclosure, indicators
-from shared.contracts.vocabulary import DURABLE, EMPLOYMENT, FOLLOWED_UP_EXITS, SITUATIONS
+from shared.contracts.vocabulary import DURABLE, EMPLOYMENT, FOLLOWED_UP_EXITS, REFERRALS_COUNTED, SITUATIONS
 
 THRESHOLD = 20
 SCALARS = indicators.SUMMED
@@ -21,7 +21,8 @@ SCALARS = indicators.SUMMED
 
 def atoms_of(group: int) -> list[tuple]:
     return ([(group, "raw", k) for k in SCALARS] + [(group, "exit", r) for r in FOLLOWED_UP_EXITS]
-            + [(group, "cell", s, d) for s in SITUATIONS for d in (True, False)])
+            + [(group, "cell", s, d) for s in SITUATIONS for d in (True, False)]
+            + [(group, kind, s) for kind in ("referred", "admitted_by") for s in REFERRALS_COUNTED])
 
 
 def report(seed: int, groups: int) -> tuple[dict, dict]:
@@ -30,6 +31,10 @@ def report(seed: int, groups: int) -> tuple[dict, dict]:
     per_group, values = {}, {}
     for g in range(groups):
         raw = {k: rng.choice([0, rng.randint(1, 30), rng.randint(1, 400)]) for k in SCALARS}
+        for kind, total in (("applications_by_referral", "applications_submitted"),
+                            ("admissions_by_referral", "applications_admitted")):
+            raw[kind] = {s: rng.choice([0, rng.randint(1, 12), rng.randint(1, 150)]) for s in REFERRALS_COUNTED}
+            raw[total] = sum(raw[kind].values())
         raw["exits_by_reason"] = {r: rng.choice([0, rng.randint(1, 25), rng.randint(1, 200)])
                                   for r in FOLLOWED_UP_EXITS}
         cells = {(s, d): rng.choice([0, rng.randint(1, 15), rng.randint(1, 90)]) for s in SITUATIONS
@@ -38,6 +43,8 @@ def report(seed: int, groups: int) -> tuple[dict, dict]:
         values |= {(g, "raw", k): raw[k] for k in SCALARS}
         values |= {(g, "exit", r): raw["exits_by_reason"][r] for r in FOLLOWED_UP_EXITS}
         values |= {(g, "cell", s, d): cells.get((s, d), 0) for s in SITUATIONS for d in (True, False)}
+        values |= {(g, "referred", s): raw["applications_by_referral"][s] for s in REFERRALS_COUNTED}
+        values |= {(g, "admitted_by", s): raw["admissions_by_referral"][s] for s in REFERRALS_COUNTED}
     total = indicators.group(per_group, lambda _: "all")["all"]
     result = {"year": 2020, **indicators.figures(*total), "breakdown": {"by": "region", "groups": [
         {"key": key, "label": key, **indicators.figures(*per_group[key])} for key in sorted(per_group)]}}
@@ -55,10 +62,14 @@ def meaning(name: str, groups: list[int]) -> dict[tuple, int]:
     def cells(situations, digital=(True, False)):
         return {(g, "cell", s, d): 1 for g in groups for s in situations for d in digital}
 
+    def referred(kind, sources=REFERRALS_COUNTED):
+        return {(g, kind, s): 1 for g in groups for s in sources}
+
     known = {
+        "applications_submitted": referred("referred"), "applications_admitted": referred("admitted_by"),
+        "decided": {**referred("admitted_by"), **raw("applications_rejected")},
         "exits_total": exits(*FOLLOWED_UP_EXITS), "outcomes_recorded": cells(SITUATIONS),
         "outcomes_digital_job": cells(EMPLOYMENT, (True,)),
-        "decided": {**raw("applications_admitted"), **raw("applications_rejected")},
         "completed_any": exits("completed", "certified", "not_certified"),
         "left_early": exits("dropped_out", "excluded"), "certification_decided": exits("certified", "not_certified"),
         "other_job": cells(EMPLOYMENT, (False,)),
@@ -72,6 +83,9 @@ def meaning(name: str, groups: list[int]) -> dict[tuple, int]:
         return exits(name.split(".", 1)[1])
     if name.startswith("situation."):
         return cells([name.split(".", 1)[1]])
+    if name.startswith(("referral.", "admitted_by.")):
+        kind, source = name.split(".", 1)
+        return referred("referred" if kind == "referral" else "admitted_by", [source])
     return raw(name)
 
 
@@ -109,6 +123,8 @@ def shown_and_hidden(block: dict, groups: list[int]) -> tuple[list, list]:
     scalar = [(k, counts[k]) for k in (*SCALARS, "exits_total", "outcomes_recorded", "outcomes_digital_job")]
     listed = scalar + [(f"exits.{r}", n) for r, n in counts["exits_by_reason"].items()]
     listed += [(f"situation.{s}", n) for s, n in counts["outcomes_by_situation"].items()]
+    listed += [(f"referral.{s}", n) for s, n in counts["applications_by_referral"].items()]
+    listed += [(f"admitted_by.{s}", n) for s, n in counts["admissions_by_referral"].items()]
     for name, value in listed:
         (hidden if value == disclosure.WITHHELD else shown).append((name, meaning(name, groups)))
     for path, node in flat_rates(block["rates"]).items():
@@ -176,7 +192,8 @@ def test_small_cells_are_withheld_and_large_ones_mostly_shown():
     assert protected["suppressed_under"] == THRESHOLD
     every = [v for g in [protected, *protected["breakdown"]["groups"]] for v in (
         *(g["counts"][k] for k in SCALARS), *g["counts"]["exits_by_reason"].values(),
-        *g["counts"]["outcomes_by_situation"].values())]
+        *g["counts"]["outcomes_by_situation"].values(), *g["counts"]["applications_by_referral"].values(),
+        *g["counts"]["admissions_by_referral"].values())]
     assert all(v == disclosure.WITHHELD or v == 0 or v >= THRESHOLD for v in every)
     assert sum(v == disclosure.WITHHELD for v in every) < len(every) / 2
     assert isinstance(network["applications_submitted"], int)  # a large total stays
@@ -187,5 +204,6 @@ def test_the_suppression_knows_every_count_and_rate_the_figures_have():
     counts = result["counts"]
     scalar = {k for k, v in counts.items() if not isinstance(v, dict)}
     assert scalar == set(disclosure.SCALARS)
+    assert {k for k, v in counts.items() if isinstance(v, dict)} == set(disclosure.NESTED)
     assert set(flat_rates(result["rates"])) == {".".join(path) for path in disclosure.RATES}
     assert {".".join(path) for path in disclosure.RATES} == set(RATE_CELLS)
