@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from parcours.keys import auth_headers
+from shared.contracts import labels
 
 PER_PLACE = "Applications per place"  # a ratio (4.01), where every other rate is a share
 LABELS = {
@@ -56,10 +57,12 @@ def _pct(rate: dict, per_place: bool = False) -> str:
 
 def _count_rows(c: dict) -> list[tuple[str, object]]:
     rows = [(label, c[key]) for key, label in LABELS.items()]
-    rows += [(f"Exits: {reason}", n) for reason, n in c["exits_by_reason"].items()]
-    rows += [(f"Situation: {situation}", n) for situation, n in c["outcomes_by_situation"].items()]
-    rows += [(f"Applications referred by: {source}", n) for source, n in c.get("applications_by_referral", {}).items()]
-    rows += [(f"Admissions referred by: {source}", n) for source, n in c.get("admissions_by_referral", {}).items()]
+    rows += [(f"Exits: {labels.EXIT_REASON[reason]}", n) for reason, n in c["exits_by_reason"].items()]
+    rows += [(f"Situation: {labels.SITUATION[situation]}", n) for situation, n in c["outcomes_by_situation"].items()]
+    rows += [(f"Applications referred by {labels.REFERRAL[source]}", n)
+             for source, n in c.get("applications_by_referral", {}).items()]
+    rows += [(f"Admissions referred by {labels.REFERRAL[source]}", n)
+             for source, n in c.get("admissions_by_referral", {}).items()]
     return rows
 
 

@@ -75,7 +75,8 @@ def _rate(node, per_place: bool = False) -> str:
         return html.escape(node["value"])
     if node["value"] is None:
         return "n/a"
-    shown = f"{node['value']:.2f}" if per_place else f"{100 * node['value']:.1f} %"  # a ratio is not a share
+    # A ratio is not a share: 4.01 applications per place, not 401 %.
+    shown = f"{node['value']:.2f} applications per place" if per_place else f"{100 * node['value']:.1f} %"
     return f"{shown} <small>({node['numerator']}/{node['denominator']})</small>"
 
 

@@ -14,6 +14,7 @@ from shared.contracts import (
     FollowupClosed,
     OutcomeRecorded,
 )
+from shared.contracts import labels as words
 from shared.contracts.calendar import civil_date, civil_start
 from shared.contracts.vocabulary import REGIONS
 from shared.refusals import Missing
@@ -189,8 +190,9 @@ async def key_figures(pool: asyncpg.Pool, year: int, by: str | None = None, coho
             return str((catalogue.get(programme_id) or {}).get(key_column) or "unknown")
 
         labels = {str(p[key_column]): str(p[label_column]) for p in catalogue.values()}
-        if by == "region":
-            labels = {code: REGIONS.get(code, code) for code in labels}
+        named = {"region": REGIONS, "mode": words.MODE, "funding_line": words.FUNDING_LINE}.get(by)
+        if named:
+            labels = {code: named.get(code, code) for code in labels}
         groups = grouped(key_of)
         result["breakdown"] = {"by": by, "groups": [
             {"key": key, "label": labels.get(key, key), **indicators.figures(*groups[key])}

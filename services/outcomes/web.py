@@ -21,7 +21,7 @@ from services.outcomes import domain, service, sessions, store
 from services.outcomes.api import signed
 from services.outcomes.schemas import AttemptIn, CloseIn, OutcomeIn
 from services.outcomes.unit import PgUnit
-from shared.contracts import vocabulary
+from shared.contracts import labels, vocabulary
 from shared.plumbing import auth
 from shared.plumbing.http import status_of
 
@@ -71,18 +71,11 @@ STATUS_CHOICES = [("open", "due, attempted or overdue"), ("overdue", "overdue"),
                   ("attempted", "attempted"), ("scheduled", "scheduled"), ("unreachable", "unreachable"),
                   ("refused", "refused"), ("recorded", "recorded"), ("exempt", "exempt"), ("all", "all")]
 OPEN = ["overdue", "due", "attempted"]
-SITUATION_LABELS = [
-    ("permanent_contract", "permanent contract (CDI)"), ("fixed_term_6m_plus", "fixed-term, 6 months or more"),
-    ("self_employed", "self-employed"), ("apprenticeship", "apprenticeship or work-study"),
-    ("fixed_term_under_6m", "fixed-term, under 6 months"), ("temporary_agency", "temporary agency"),
-    ("further_study", "further study or training"), ("job_seeker", "job seeker"), ("inactive", "inactive"),
-]
-SOURCE_LABELS = [("learner_statement", "learner's statement"), ("employer", "employer"),
-                 ("administrative_record", "administrative record")]
+SITUATION_LABELS = labels.choices(labels.SITUATION)
+SOURCE_LABELS = labels.choices(labels.INFORMATION_SOURCE)
 CLOSING_LABELS = [("unreachable", "unreachable after attempts"), ("refused", "refused to answer"),
                   ("exempt", "exempt (out of scope)")]
-EXEMPT_LABELS = [("deceased", "deceased"), ("long_term_illness", "long-term illness"),
-                 ("left_country", "left the country")]
+EXEMPT_LABELS = labels.choices(labels.EXEMPT_REASON)
 
 
 def _pool(request: Request):

@@ -115,3 +115,17 @@ def test_the_csv_carries_every_figure_the_json_has():
         assert cells[f"{name}.numerator"] == str(node["numerator"])
         assert cells[f"{name}.denominator"] == str(node["denominator"])
     assert "positive_exit_rate.durable_employment_v1" in cells and "positive_exit_rate_strict.gen_2020" in cells
+
+
+def test_the_html_report_shows_words_for_codes_and_a_ratio_as_a_ratio():
+    """Issue 17: it showed "Applications per place 401.2 %" and codes (not_certified)."""
+    from services.outcomes import indicators
+
+    raw = {**indicators.empty_raw(), "applications_submitted": 401, "places_offered": 100,
+           "exits_by_reason": {"not_certified": 30}}
+    figures = {"year": 2020, "definitions": "v1", "cohorts": {"followups": "f", "learners": "l", "exits": "e"},
+               **indicators.figures(raw, {("permanent_contract", True): 25})}
+    page = report_html.render(figures, report._count_rows(figures["counts"]), report._rate_rows(figures["rates"]))
+    assert "4.01 applications per place" in page and "401.0 %" not in page
+    assert "Exits: not certified" in page and "Situation: permanent contract (CDI)" in page
+    assert "not_certified" not in page and "permanent_contract" not in page

@@ -138,3 +138,15 @@ def test_the_counted_situation_is_the_first_by_priority():
     assert v.counted_situation(["permanent_contract"]) == "permanent_contract"
     with pytest.raises(ValueError):
         v.counted_situation([])
+
+
+def test_every_code_a_person_reads_has_its_label_declared_once():
+    from shared.contracts import labels
+
+    assert list(labels.SITUATION) == list(v.SITUATIONS)
+    assert list(labels.EXIT_REASON) == list(v.EXIT_REASONS)
+    assert list(labels.REFERRAL) == list(v.REFERRALS_COUNTED)
+    assert list(labels.INFORMATION_SOURCE) == list(v.INFORMATION_SOURCES)
+    assert list(labels.EXEMPT_REASON) == list(v.EXEMPT_REASONS)
+    assert list(labels.FUNDING_LINE) == list(v.FUNDING_LINES)
+    assert set(labels.MODE) == set(typing.get_args(v.Mode))
