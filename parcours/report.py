@@ -174,6 +174,8 @@ def run_report(args) -> int:
             params["by"] = args.by
         if args.funding_line:
             params["funding_line"] = args.funding_line
+        if args.as_of:
+            params["as_of"] = args.as_of
         if not args.no_suppress:
             params["suppress"] = args.suppress
         r = _get(f"{base}/key-figures", **params)

@@ -7,6 +7,7 @@ from typing import Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import AwareDatetime
 
 from services.outcomes import network_figures, publications, service, store
 from services.outcomes.domain import DomainError
@@ -242,8 +243,10 @@ async def key_figures(
                                                                 "funder is reported to separately)"),
     suppress: int | None = Query(None, ge=2, le=1000, description="Withhold cells under this size (20 is the "
                                  "usual threshold), and those that would give them away"),
+    as_of: AwareDatetime | None = Query(None, description="The figures as known at this moment: late facts and "
+                                                          "corrections recorded after it are ignored"),
 ) -> dict:
-    return await service.key_figures(_pool(request), year, by, cohort, suppress, funding_line)
+    return await service.key_figures(_pool(request), year, by, cohort, suppress, funding_line, as_of)
 
 
 @router.get("/stats", response_model=StatsOut, tags=["key figures"],

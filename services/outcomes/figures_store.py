@@ -8,7 +8,8 @@ or, on request, the entry cohort (start dated in the year).
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import date, datetime
 
 from services.outcomes.indicators import NESTED
 from shared.contracts.calendar import year_bounds
@@ -92,10 +93,51 @@ FROM programmes p
 """
 
 
-async def counts_per_programme(conn, year: int, cohort: str = "exit") -> tuple[dict, list, dict]:
+# The tables the figures read, rebuilt as they stood at a moment from projection_history
+# (migration 0013): each row's latest version recorded by then, a deleted one left out.
+HISTORY_TABLES = ("applications", "sessions", "programmes", "enrolments", "followups", "outcomes", "programme_modes")
+AS_OF_TABLE = """{table} AS (
+  SELECT r.* FROM (SELECT DISTINCT ON (key) row FROM projection_history
+                   WHERE table_name = '{table}' AND recorded_at <= ${n} ORDER BY key, id DESC) h,
+       jsonb_populate_record(NULL::{table}, h.row) r
+  WHERE h.row IS NOT NULL)"""
+HISTORY_START = "SELECT started_at FROM projection_history_start"
+
+
+def as_of(query: str) -> str:
+    """The query reading its tables as they stood at the moment given as one more parameter: each
+    table it names is shadowed by a common table expression of the same name."""
+    n = max((int(k) for k in re.findall(r"\$(\d+)", query)), default=0) + 1
+    tables = [t for t in HISTORY_TABLES if re.search(rf"\b{t}\b", query)]
+    ctes = ", ".join(AS_OF_TABLE.format(table=t, n=n) for t in tables)
+    body = query.strip()
+    if body.upper().startswith("WITH "):
+        return f"WITH {ctes}, {body[5:]}"
+    return f"WITH {ctes} {body}"
+
+
+async def history_start(conn) -> datetime:
+    return await conn.fetchval(HISTORY_START)
+
+
+class Reader:
+    """Runs the figures' queries on the tables as they are, or as they stood at `moment`."""
+
+    def __init__(self, conn, moment: datetime | None = None) -> None:
+        self.conn, self.moment = conn, moment
+
+    async def fetch(self, query: str, *args):
+        if self.moment is None:
+            return await self.conn.fetch(query, *args)
+        return await self.conn.fetch(as_of(query), *args, self.moment)
+
+
+async def counts_per_programme(conn, year: int, cohort: str = "exit",
+                               moment: datetime | None = None) -> tuple[dict, list, dict]:
     """{programme_id: (raw counts, {(situation, digital_job): n})} for one year, with the learners'
     enrolments [(learner_id, programme_id, started_in_year)] and their profiles {learner_id: dict},
-    from which the indicators count people."""
+    from which the indicators count people; as known at `moment` when given."""
+    conn = Reader(conn, moment)
     start, end = year_bounds(year)
     days = date(year, 1, 1), date(year + 1, 1, 1)
     cohort_bounds = days if cohort == "exit" else (start, end)
@@ -127,9 +169,10 @@ async def counts_per_programme(conn, year: int, cohort: str = "exit") -> tuple[d
     return per, enrolments, profiles
 
 
-async def programmes(conn, year: int) -> dict:
+async def programmes(conn, year: int, moment: datetime | None = None) -> dict:
     """Every programme with its attributes, its mode as in force at the end of the year."""
-    return {r["programme_id"]: dict(r) for r in await conn.fetch(PROGRAMMES, date(year + 1, 1, 1))}
+    rows = await Reader(conn, moment).fetch(PROGRAMMES, date(year + 1, 1, 1))
+    return {r["programme_id"]: dict(r) for r in rows}
 
 
 # The network's own published figures (domain.md §6).

@@ -128,6 +128,7 @@ class KeyFiguresOut(BaseModel):
                                               "denominator is 0)")
     breakdown: Breakdown | None = None
     funding_line: str | None = Field(None, description="Only this funding line's programmes, when asked")
+    as_of: str | None = Field(None, description="The moment the figures are as known at, when asked")
     suppressed_under: int | None = None
 
 

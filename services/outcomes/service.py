@@ -17,7 +17,7 @@ from shared.contracts import (
 from shared.contracts import labels as words
 from shared.contracts.calendar import civil_date, civil_start
 from shared.contracts.vocabulary import REGIONS
-from shared.refusals import Missing
+from shared.refusals import Invalid, Missing
 
 PRODUCER = "outcomes"
 
@@ -150,13 +150,21 @@ COHORTS = {
 }
 
 
+class TooEarly(Invalid):
+    code = "as_of_out_of_range"
+
+
 async def key_figures(pool: asyncpg.Pool, year: int, by: str | None = None, cohort: str = "exit",
-                      suppress_under: int | None = None, funding_line: str | None = None) -> dict:
+                      suppress_under: int | None = None, funding_line: str | None = None,
+                      as_of: datetime | None = None) -> dict:
     """The key figures of a year for the network (or the programmes of one funding line: each
-    funder is reported to separately), and optionally broken down by a programme attribute."""
+    funder is reported to separately), and optionally broken down by a programme attribute; as
+    known at `as_of` when given (what was recorded after it, late facts and corrections, ignored)."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        per_programme, enrolments, profiles = await figures_store.counts_per_programme(conn, year, cohort)
-        catalogue = await figures_store.programmes(conn, year) if by or funding_line else {}
+        if as_of is not None:
+            await _check_as_of(conn, as_of)
+        per_programme, enrolments, profiles = await figures_store.counts_per_programme(conn, year, cohort, as_of)
+        catalogue = await figures_store.programmes(conn, year, as_of) if by or funding_line else {}
     if funding_line:
         funded = {pid for pid, p in catalogue.items() if p["funding_line"] == funding_line}
         per_programme = {pid: counts for pid, counts in per_programme.items() if pid in funded}
@@ -183,6 +191,8 @@ async def key_figures(pool: asyncpg.Pool, year: int, by: str | None = None, coho
     }
     if funding_line:
         result["funding_line"] = funding_line
+    if as_of is not None:
+        result["as_of"] = as_of.isoformat()
     if by:
         key_column, label_column = BREAKDOWNS[by]
 
@@ -201,3 +211,13 @@ async def key_figures(pool: asyncpg.Pool, year: int, by: str | None = None, coho
     if suppress_under:
         result = disclosure.protect(result, suppress_under)
     return result
+
+
+async def _check_as_of(conn, as_of: datetime) -> None:
+    """Figures are known as of a moment between the start of the history and now."""
+    start = await figures_store.history_start(conn)
+    if as_of < start:
+        raise TooEarly(f"as_of: figures are known as of {start.isoformat()} at the earliest (when this version "
+                       "started keeping the history of what was recorded)")
+    if as_of > datetime.now(UTC):
+        raise TooEarly("as_of is in the future")

@@ -34,6 +34,11 @@ async def test_a_published_report_stays_as_published_and_the_changes_since_are_e
         recorded = await client.post(f"/followups/{learners[1]}/{programme}/outcome", json=OUTCOME)
         again = await client.get(f"/publications/{report_id}")
         now = (await client.get("/key-figures", params={"year": 2020, "suppress": 20})).json()
+        then = (await client.get("/key-figures", params={"year": 2020, "suppress": 20,
+                                                         "as_of": made.json()["published_at"]})).json()
+        too_early = await client.get("/key-figures", params={"year": 2020, "as_of": "2000-01-01T00:00:00Z"})
+        future = await client.get("/key-figures", params={"year": 2020, "as_of": "2999-01-01T00:00:00Z"})
+        naive = await client.get("/key-figures", params={"year": 2020, "as_of": "2021-01-01T00:00:00"})
         changes = (await client.get(f"/publications/{report_id}/changes")).json()
         listed = (await client.get("/publications", params={"year": 2020})).json()["items"]
         unknown = await client.get(f"/publications/{uuid.uuid4()}")
@@ -53,4 +58,11 @@ async def test_a_published_report_stays_as_published_and_the_changes_since_are_e
     assert changes["since"]["events_applied"]["training.exited"] == 1
     assert changes["since"]["outcomes_recorded"] == 1 and changes["since"]["outcomes_corrected"] == 0
     assert [p["report_id"] for p in listed] == [report_id]
+    # As known at the moment of the publication: the late exit, the correction and the outcome
+    # recorded since are ignored, and the figures are the published ones.
+    published.pop("publication")
+    assert then.pop("as_of") == made.json()["published_at"].replace("Z", "+00:00")
+    assert then == published
+    assert too_early.status_code == future.status_code == naive.status_code == 422
+    assert too_early.json()["code"] == "as_of_out_of_range"
     assert unknown.status_code == 404 and refused.status_code == 422
