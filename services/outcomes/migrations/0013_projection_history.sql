@@ -7,10 +7,11 @@ CREATE TABLE projection_history (
     id           bigserial   PRIMARY KEY,
     table_name   text        NOT NULL,
     key          text        NOT NULL,
-    recorded_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    recorded_at  timestamptz NOT NULL DEFAULT now(),   -- the recording transaction's moment
     row          jsonb                    -- NULL: the row was deleted
 );
-CREATE INDEX projection_history_rows ON projection_history (table_name, key, id);
+-- No index beside the key: it is written on every change of a projected row, and read only by
+-- the rare report as of a moment (a scan of one table's history).
 
 -- Since when the history is complete: no figure is given as of an earlier moment.
 CREATE TABLE projection_history_start (
@@ -18,21 +19,23 @@ CREATE TABLE projection_history_start (
 );
 INSERT INTO projection_history_start VALUES (now());
 
-CREATE FUNCTION projection_history_key(r jsonb, columns text[]) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT string_agg(r ->> c, ':' ORDER BY n) FROM unnest(columns) WITH ORDINALITY AS u(c, n)
-$$;
-
+-- The trigger's arguments name the key columns (one or two). A row's key is their values joined
+-- by ':'. Its history is the row as JSON, free text left out.
 CREATE FUNCTION projection_history_keep() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
         INSERT INTO projection_history (table_name, key, row)
-        SELECT TG_TABLE_NAME, projection_history_key(to_jsonb(o), TG_ARGV), NULL FROM old_rows o;
+        SELECT TG_TABLE_NAME, CASE WHEN TG_NARGS = 1 THEN j ->> TG_ARGV[0]
+                                   ELSE (j ->> TG_ARGV[0]) || ':' || (j ->> TG_ARGV[1]) END, NULL
+        FROM (SELECT to_jsonb(o) AS j FROM old_rows o) x;
+    ELSIF TG_NARGS = 1 THEN
+        INSERT INTO projection_history (table_name, key, row)
+        SELECT TG_TABLE_NAME, j ->> TG_ARGV[0], j - 'job_title' FROM (SELECT to_jsonb(n) AS j FROM new_rows n) x;
     ELSE
         INSERT INTO projection_history (table_name, key, row)
-        SELECT TG_TABLE_NAME, projection_history_key(to_jsonb(n), TG_ARGV), to_jsonb(n) - 'job_title'
-        FROM new_rows n;
+        SELECT TG_TABLE_NAME, (j ->> TG_ARGV[0]) || ':' || (j ->> TG_ARGV[1]), j
+        FROM (SELECT to_jsonb(n) AS j FROM new_rows n) x;
     END IF;
     RETURN NULL;
 END
@@ -59,8 +62,8 @@ BEGIN
                        t.name, array_to_string(t.columns, ', '));
         -- What is there now, as known from the start of the history.
         EXECUTE format('INSERT INTO projection_history (table_name, key, recorded_at, row) '
-                       'SELECT %1$L, projection_history_key(to_jsonb(r), %2$L), now(), to_jsonb(r) - ''job_title'' '
-                       'FROM %1$I r', t.name, t.columns);
+                       'SELECT %1$L, %2$s, now(), to_jsonb(r) - ''job_title'' FROM %1$I r', t.name,
+                       (SELECT string_agg(format('(to_jsonb(r) ->> %L)', c), ' || '':'' || ') FROM unnest(t.columns) c));
     END LOOP;
 END
 $$;
