@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--as-of", metavar="MOMENT",
                      help="the figures as known at this moment (ISO 8601, e.g. 2021-06-30T18:00:00+02:00): late "
                           "facts and corrections recorded after it are ignored")
+    rep.add_argument("--network", action="store_true",
+                     help="the figures the network publishes beyond the rates: target jobs ranked, delivery-mode "
+                          "changes, people trained since the first year, the positive exit rate over the years")
     rep.add_argument("--published", metavar="ID", help="a published report, exactly as published (parcours publish)")
     rep.add_argument("--diff-published", metavar="ID",
                      help="what changed since this report was published, figure by figure, and why")

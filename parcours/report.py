@@ -166,6 +166,8 @@ def run_report(args) -> int:
     base = args.outcomes_url.rstrip("/")
     if args.diff_published:
         return _diff(base, args.diff_published)
+    if args.network:
+        return _network(base, args)
     if args.published:
         r = _get(f"{base}/publications/{args.published}")
     else:
@@ -201,6 +203,35 @@ def run_report(args) -> int:
     else:
         Path(output).write_bytes(text.encode("utf-8"))
         print(f"report written to {output}")
+    return 0
+
+
+def _network(base: str, args) -> int:
+    params = {"year": args.year}
+    if args.funding_line:
+        params["funding_line"] = args.funding_line
+    if not args.no_suppress:
+        params["suppress"] = args.suppress
+    r = _get(f"{base}/network-figures", **params)
+    if isinstance(r, str):
+        print(f"parcours report: {r}")
+        return 1
+    figures = r.json()
+    if args.format == "json":
+        print(json.dumps(figures, indent=2, sort_keys=True))
+        return 0
+    modes, since = figures["mode_changes"], figures["since_launch"]
+    lines = [f"The network in {figures['year']}", "", "  Target jobs (learners trained or in training):"]
+    lines += [f"    {rank}. {job['job_family']:<8} {job['learners']!s:>7}"
+              for rank, job in enumerate(figures["target_jobs"], start=1)]
+    lines += ["", f"  Programmes running: {modes['programmes']}; delivery mode changed during the year: "
+                  f"{modes['changed']} ({_pct(modes['share_changed']).strip()}), back to their usual mode by "
+                  f"31 December: {modes['back_by_31_december']} ({_pct(modes['share_back']).strip()})",
+              f"  People trained since {since['first_year']}: {since['people_trained']}",
+              "  Positive exit rate (gen_2020) by exit cohort:"]
+    lines += [f"    {row['year']}: {_pct(row)}" for row in since["positive_exit_rate_by_year"]]
+    lines.append(f"    all cohorts: {_pct(since['positive_exit_rate_pooled'])}")
+    print("\n".join(lines))
     return 0
 
 

@@ -175,3 +175,5 @@ def test_a_published_report_prints_again_byte_for_byte_and_its_changes_are_expla
     assert first.read_bytes() == again.read_bytes()
     assert hashlib.sha256(first.read_bytes()).hexdigest() == digest
     assert diff.returncode == 0 and "outcomes recorded: 1" in diff.stdout, diff.stdout
+    network = run(["report", "--network", "--year", str(year)], stack.env())
+    assert network.returncode == 0 and "Target jobs" in network.stdout and "1. M1805" in network.stdout, network.stdout
