@@ -222,7 +222,7 @@ def _network(base: str, args) -> int:
         return 0
     modes, since = figures["mode_changes"], figures["since_launch"]
     lines = [f"The network in {figures['year']}", "", "  Target jobs (learners trained or in training):"]
-    lines += [f"    {rank}. {job['job_family']:<8} {job['learners']!s:>7}"
+    lines += [f"    {rank}. {job['job_family']:<6} {str(job.get('label') or '')[:40]:<40} {job['learners']!s:>7}"
               for rank, job in enumerate(figures["target_jobs"], start=1)]
     lines += ["", f"  Programmes running: {modes['programmes']}; delivery mode changed during the year: "
                   f"{modes['changed']} ({_pct(modes['share_changed']).strip()}), back to their usual mode by "

@@ -48,7 +48,8 @@ async def network_figures(pool: asyncpg.Pool, year: int, suppress: int | None = 
 def _ranked(groups: list[dict]) -> list[dict]:
     """Job families by their learners, most first; withheld ones last, by code (their rank would
     bound them)."""
-    jobs = [{"job_family": g["key"], "learners": g["counts"]["learners_trained_or_in_training"]} for g in groups]
+    jobs = [{"job_family": g["key"], "label": g["label"], "learners": g["counts"]["learners_trained_or_in_training"]}
+            for g in groups]
     shown = sorted((j for j in jobs if j["learners"] != WITHHELD), key=lambda j: (-j["learners"], j["job_family"]))
     return shown + sorted((j for j in jobs if j["learners"] == WITHHELD), key=lambda j: j["job_family"])
 

@@ -139,6 +139,7 @@ class StatsOut(BaseModel):
 
 class RankedJob(BaseModel):
     job_family: str = Field(description="ROME code of the job the programme prepares for")
+    label: str | None = None
     learners: int | str = Field(description="People trained or in training in the year (s: withheld)")
 
 

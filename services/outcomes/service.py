@@ -200,7 +200,8 @@ async def key_figures(pool: asyncpg.Pool, year: int, by: str | None = None, coho
             return str((catalogue.get(programme_id) or {}).get(key_column) or "unknown")
 
         labels = {str(p[key_column]): str(p[label_column]) for p in catalogue.values()}
-        named = {"region": REGIONS, "mode": words.MODE, "funding_line": words.FUNDING_LINE}.get(by)
+        named = {"region": REGIONS, "mode": words.MODE, "funding_line": words.FUNDING_LINE,
+                 "job_family": words.JOB_FAMILY}.get(by)
         if named:
             labels = {code: named.get(code, code) for code in labels}
         groups = grouped(key_of)

@@ -39,6 +39,18 @@ INFORMATION_SOURCE = {
 }
 EXEMPT_REASON = {"deceased": "deceased", "long_term_illness": "long-term illness", "left_country": "left the country"}
 MODE = {"in_person": "in person", "remote": "remote", "hybrid": "hybrid"}
+# The ROME job families the network's programmes prepare for (a code not listed shows as itself).
+JOB_FAMILY = {
+    "M1801": "systems administration",
+    "M1802": "IT expertise and support",
+    "M1803": "IT management",
+    "M1805": "software development",
+    "M1806": "digital project management",
+    "M1810": "IT production and operations",
+    "E1101": "digital content and community management",
+    "E1104": "web content design",
+    "E1205": "web and multimedia design",
+}
 FUNDING_LINE = {
     "gen_label": "labelled network (GEN)",
     "public_contract_2021": "employment service contract 2021-22",

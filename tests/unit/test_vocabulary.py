@@ -150,3 +150,9 @@ def test_every_code_a_person_reads_has_its_label_declared_once():
     assert list(labels.EXEMPT_REASON) == list(v.EXEMPT_REASONS)
     assert list(labels.FUNDING_LINE) == list(v.FUNDING_LINES)
     assert set(labels.MODE) == set(typing.get_args(v.Mode))
+
+
+def test_every_job_family_the_simulator_uses_has_its_words():
+    from shared.contracts import labels
+
+    assert {code for code, _ in world.JOB_FAMILIES} <= set(labels.JOB_FAMILY)
