@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import consume, end_to_end, fetch_latency, http_ingest, outbox, scale_out, year
+from bench import consume, end_to_end, fetch_latency, http_ingest, outbox, scale_out, xapi_ingest, year
 from bench.infra import REPO, Infra, log, wait_quiet
 from bench.results import Result, table, write
 
@@ -28,6 +28,9 @@ class Sizes:
     http_batch_seconds: float
     http_single_seconds: float
     http_max_seconds: float
+    xapi_learners: int
+    xapi_history: int  # facts of history per enrolment before the xAPI batches
+    xapi_batches: int
     e2e_seconds: float
     e2e_light_seconds: float
     kafka_messages: int
@@ -40,12 +43,14 @@ class Sizes:
 
 
 QUICK = Sizes(consume_events=10_000, outbox_events=20_000, http_learners=2_000, http_workers=2,
-              http_batch_seconds=4, http_single_seconds=5, http_max_seconds=3, e2e_seconds=5, e2e_light_seconds=3,
+              http_batch_seconds=4, http_single_seconds=5, http_max_seconds=3, xapi_learners=200, xapi_history=100,
+              xapi_batches=3, e2e_seconds=5, e2e_light_seconds=3,
               kafka_messages=20, scale_events=10_000, year_scale=0.02, year_budget=120, idle_seconds=20,
               total_budget=270,
               quiet_wait=3)
 FULL = Sizes(consume_events=50_000, outbox_events=100_000, http_learners=10_000, http_workers=4,
-             http_batch_seconds=15, http_single_seconds=20, http_max_seconds=10, e2e_seconds=30, e2e_light_seconds=6,
+             http_batch_seconds=15, http_single_seconds=20, http_max_seconds=10, xapi_learners=200, xapi_history=500,
+             xapi_batches=6, e2e_seconds=30, e2e_light_seconds=6,
              kafka_messages=30, scale_events=50_000, year_scale=1.0, year_budget=560, idle_seconds=60,
              total_budget=940,
              quiet_wait=10)
@@ -62,6 +67,10 @@ def _outbox(infra: Infra, s: Sizes, left: float) -> list[Result]:
 def _http(infra: Infra, s: Sizes, left: float) -> list[Result]:
     return asyncio.run(http_ingest.measure(infra, s.http_learners, s.http_workers, s.http_batch_seconds,
                                            s.http_single_seconds, s.http_max_seconds, timeout=120))
+
+
+def _xapi(infra: Infra, s: Sizes, left: float) -> list[Result]:
+    return asyncio.run(xapi_ingest.measure(infra, s.xapi_learners, s.xapi_history, s.xapi_batches, timeout=120))
 
 
 def _e2e(infra: Infra, s: Sizes, left: float) -> list[Result]:
@@ -83,6 +92,7 @@ MEASURES: list[tuple[str, str, Callable[[Infra, Sizes, float], list[Result]]]] =
     ("consume", "raw ceiling and consume-to-durable (progress, outcomes)", _consume),
     ("outbox", "outbox relay vs bare aiokafka", _outbox),
     ("http", "HTTP ingestion at progress", _http),
+    ("xapi", "xAPI statements at progress, in order and late", _xapi),
     ("e2e", "end-to-end latency intake -> outcomes; the broker hop alone", _e2e),
     ("scale", "scale-out: two progress instances vs one", _scale),
     ("year", "a simulated year through parcours up", _year),

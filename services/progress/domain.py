@@ -62,6 +62,21 @@ def is_late(e: Enrolment, at: datetime) -> bool:
     return e.last_fact_at is not None and at < e.last_fact_at
 
 
+def place_record(e: Enrolment, fact: str, at: datetime, hours: float = 0.0) -> Enrolment:
+    """A late attendance or milestone placed at its date, without replaying the history: it changes
+    no state, so it fits wherever the enrolment had started by then and not yet left, which the
+    enrolment as it stands says (its start and its exit are those of every fact replayed). The
+    same answer as `replay` with the fact added, at a cost that does not grow with the history
+    (a test holds the two to each other)."""
+    if e.state in NEVER_STARTED or e.started_at is None:
+        raise InvalidTransition(why_not(e.state, fact))
+    if at < e.started_at:
+        raise OutOfOrder(f"{fact} dated {at.isoformat()} is before the start ({e.started_at.isoformat()})")
+    if e.exited_at is not None and at > e.exited_at:
+        raise OutOfOrder(f"{fact} dated {at.isoformat()} is after the exit ({e.exited_at.isoformat()})")
+    return replace(e, attendance_hours=e.attendance_hours + hours)
+
+
 def replay(facts: Iterable[Fact]) -> Enrolment:
     """The enrolment that an admitted learner's facts, taken in date order, lead to.
 

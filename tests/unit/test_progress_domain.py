@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -81,3 +81,43 @@ def test_the_transition_tables_speak_the_declared_states_and_facts():
         for fact in set(FACT_TYPES) - domain.RECORDS:
             if (state, fact) not in domain.TRANSITIONS:
                 assert not domain.why_not(state, fact).startswith("unknown"), (state, fact)
+
+
+def _history(rng, start_day: int) -> list[domain.Fact]:
+    """A plausible enrolment's facts, in date order: a start, records, perhaps a pause, perhaps an exit."""
+    moment = datetime(2020, 1, 1, 9, tzinfo=UTC) + timedelta(days=start_day)
+
+    def later(most_days: int) -> datetime:
+        nonlocal moment
+        moment += timedelta(days=rng.randrange(0, most_days), minutes=rng.randrange(1, 600))
+        return moment
+
+    facts = [domain.Fact("started", moment)]
+    for _ in range(rng.randrange(0, 40)):
+        facts.append(domain.Fact(rng.choice(["attendance", "milestone"]), later(5), rng.choice([0.0, 3.5, 7.0])))
+    if rng.random() < 0.3:
+        facts += [domain.Fact("interrupted", later(5)), domain.Fact("resumed", later(9))]
+    if rng.random() < 0.6:
+        facts.append(domain.Fact("exited", later(9), exit_reason="completed"))
+    return facts
+
+
+def test_a_late_record_is_placed_without_a_replay_exactly_as_a_replay_would_place_it():
+    """Issue 16: an LMS sending a backlog replayed each enrolment's whole history per fact."""
+    import random
+
+    rng = random.Random(16)
+    for _ in range(3000):
+        history = _history(rng, rng.randrange(0, 30))
+        enrolment = domain.replay(history)
+        when = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(days=rng.uniform(-5, 120))
+        kind, hours = rng.choice([("attendance", 7.0), ("milestone", 0.0)])
+        try:
+            expected = domain.replay([*history, domain.Fact(kind, when, hours)])
+        except domain.DomainError as exc:
+            with pytest.raises(type(exc)):
+                domain.place_record(enrolment, kind, when, hours)
+            continue
+        placed = domain.place_record(enrolment, kind, when, hours)
+        assert (placed.state, placed.started_at, placed.exited_at, placed.attendance_hours) == (
+            expected.state, expected.started_at, expected.exited_at, expected.attendance_hours)
