@@ -8,6 +8,7 @@ need no key and carry nothing personal.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 import time
@@ -86,10 +87,14 @@ class KeyChecker:
     async def principal(self, request: Request) -> Principal:
         if not self.required:
             return ANONYMOUS_ADMIN
-        token = token_of(request)
+        token, claimed = credentials_of(request)
         if not token:
-            raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
-        return await self.principal_for_token(self._pool_of(request), token)
+            raise Unauthenticated("an API key is required (Authorization: Bearer <key>, or HTTP Basic with the "
+                                  "key's id as user and the key as password)")
+        principal = await self.principal_for_token(self._pool_of(request), token)
+        if claimed is not None and claimed != str(principal.key_id):
+            raise Unauthenticated("HTTP Basic: the user is the key's id (parcours keys list), the password the key")
+        return principal
 
     async def principal_for_token(self, pool: asyncpg.Pool, token: str) -> Principal:
         digest = hash_token(token)
@@ -122,12 +127,28 @@ def _principal(row) -> Principal | _Expiring | None:
     return _Expiring(principal, row["expires_at"]) if row["expires_at"] else principal
 
 
-def token_of(request: Request) -> str | None:
+def credentials_of(request: Request) -> tuple[str | None, str | None]:
+    """The key a request presents, and the key id it claims with it, if any.
+
+    Bearer (or X-API-Key) carries the key alone. HTTP Basic carries the key's id as user and the
+    key itself as password: LMSs and xAPI client libraries speak only Basic, and the id lets a
+    key be told from another in their settings. Never a cookie: the staff page's session cookie
+    opens the staff pages only (services/outcomes/sessions.py)."""
     header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip()
-    # Never a cookie: the staff page's session cookie opens the staff pages only (services/outcomes/sessions.py).
-    return request.headers.get("x-api-key")
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None, None
+    if scheme.lower() == "basic":
+        try:
+            user, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return None, None
+        return password or None, user or None
+    return request.headers.get("x-api-key"), None
+
+
+def token_of(request: Request) -> str | None:
+    return credentials_of(request)[0]
 
 
 def allow(principal: Principal, *roles: str) -> Principal:

@@ -86,7 +86,7 @@ async def unauthenticated(request: Request, exc: Unauthenticated):
     if login and request.method == "GET" and request.url.path.startswith(login.rsplit("/", 1)[0]):
         return RedirectResponse(login, status_code=303)  # a person at the staff page: to the login form
     return JSONResponse({"detail": str(exc), "code": "unauthenticated"}, status_code=401,
-                        headers={"WWW-Authenticate": "Bearer"})
+                        headers={"WWW-Authenticate": 'Bearer, Basic realm="parcours"'})
 
 
 async def forbidden(request: Request, exc: Forbidden) -> JSONResponse:

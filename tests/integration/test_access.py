@@ -317,3 +317,29 @@ async def test_security_6_a_transition_records_the_keys_holder_and_the_declared_
                                         headers=centre)).json()
     assert [(t["status"], t["actor"]) for t in transitions] == [
         ("submitted", "staff:lille-0042 (key: centre_a)"), ("admitted", "centre_a")]
+
+
+async def test_an_lms_authenticates_with_http_basic_the_keys_id_as_user_and_the_key_as_password(stacks):
+    """Issue 16: adl-xapiwrapper and Ralph's LRS client speak only HTTP Basic."""
+    import base64
+
+    intake, dsn, _ = stacks["intake"]
+    keys = await make_keys(dsn)
+    conn = await asyncpg.connect(dsn)
+    try:
+        key_id = str(await conn.fetchval("SELECT key_id FROM api_keys WHERE name = 'centre_a'"))
+    finally:
+        await conn.close()
+
+    def basic(user: str, password: str) -> dict:
+        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+    async with running(intake) as client:
+        ok = await client.get("/applications", headers=basic(key_id, keys["centre_a"]))
+        other_user = await client.get("/applications", headers=basic(str(uuid.uuid4()), keys["centre_a"]))
+        no_password = await client.get("/applications", headers=basic(key_id, ""))
+        garbage = await client.get("/applications", headers={"Authorization": "Basic %%%"})
+        wrong_key = await client.get("/applications", headers=basic(key_id, keys["centre_b"]))
+    assert ok.status_code == 200 and ok.json()["total"] == 0
+    assert [r.status_code for r in (other_user, no_password, garbage, wrong_key)] == [401] * 4
+    assert "Basic" in garbage.headers["www-authenticate"]
