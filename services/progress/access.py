@@ -12,6 +12,8 @@ POLICY: auth.Policy = {
     ("POST", "/facts"): ("centre",), ("POST", "/facts/batch"): ("centre",),
     ("POST", "/facts/{event_id}/corrections"): ("centre",), ("POST", "/facts/csv"): ("centre",),
     ("GET", "/facts/csv/template"): ANY, ("POST", "/xapi/statements"): ("centre",),
+    ("PUT", "/xapi/statements"): ("centre",), ("GET", "/xapi/statements"): ("centre",),
+    ("GET", "/xapi/attention"): ("centre",), ("GET", "/xapi/about"): auth.PUBLIC,
     ("GET", "/enrolments/{learner_id}/{programme_id}"): ("centre",), ("GET", "/enrolments/summary"): ("manager",),
     ("GET", "/enrolments/{enrolment_id}"): ("centre",),
 }

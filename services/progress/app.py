@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.progress import handlers, imports_api
+from services.progress import handlers, imports_api, lrs_api
 from services.progress.api import router
 from services.progress.config import ProgressSettings
 from services.progress.domain import DomainError
@@ -25,4 +25,5 @@ def create_app(settings: ProgressSettings | None = None) -> FastAPI:
     install_http_basics(app, runtime, metrics, settings.max_body_bytes, settings.auth_required)
     app.include_router(router)
     app.include_router(imports_api.router)
+    app.include_router(lrs_api.router)
     return app

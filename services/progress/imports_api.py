@@ -1,24 +1,18 @@
-"""Progress's import routes: a centre's spreadsheet (CSV) and an LMS's xAPI statements.
-
-Both only translate their input into FactIn bodies and hand them to the same batch as
-POST /facts/batch: one result per line or statement, each applied or refused on its own.
-"""
+"""Progress's import route for a centre's spreadsheet (CSV): it only translates its lines into
+FactIn bodies and hands them to the same batch as POST /facts/batch, one result per line, each
+applied or refused on its own. (An LMS's xAPI statements come in through lrs_api.)"""
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
-from typing import Any
-
-import asyncpg
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from services.progress import access, csv_import, xapi
+from services.progress import access, csv_import
 from services.progress.domain import DomainError
-from services.progress.responses import CsvReport, StatementsOut
+from services.progress.responses import CsvReport
 from services.progress.schemas import FactIn
 from shared.plumbing import auth
-from shared.plumbing.batch import run_batch_at_once, summarise
+from shared.plumbing.batch import Lent, run_batch_at_once
 from shared.plumbing.http import problem
 from shared.plumbing.schemas import problems
 
@@ -39,17 +33,6 @@ def _pool(request: Request):
     return request.app.state.runtime.pool
 
 
-class _Lent:
-    """A pool that lends one connection, already inside a transaction, to run_batch_at_once."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self._conn = conn
-
-    @asynccontextmanager
-    async def acquire(self):
-        yield self._conn
-
-
 async def _apply(pool, items: list[dict], dry_run: bool, principal) -> list[dict]:
     post = access.post_facts_as(principal)
     if not dry_run:
@@ -61,7 +44,7 @@ async def _apply(pool, items: list[dict], dry_run: bool, principal) -> list[dict
         outer = conn.transaction()
         await outer.start()
         try:
-            return await run_batch_at_once(_Lent(conn), items, FactIn, post, (DomainError, *access.REFUSALS))
+            return await run_batch_at_once(Lent(conn), items, FactIn, post, (DomainError, *access.REFUSALS))
         finally:
             await outer.rollback()
 
@@ -124,43 +107,3 @@ async def post_facts_csv(request: Request, dry_run: bool = Query(False, descript
 async def csv_template() -> Response:
     return Response(csv_import.TEMPLATE, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="progress-template.csv"'})
-
-
-@router.post(
-    "/xapi/statements", response_model=StatementsOut, response_model_exclude_none=True,
-    responses=problems(413, 422), tags=["progress"],
-    summary="Post xAPI statements (one, or a list of up to 1,000), each with its own result",
-    description="The learner is actor.account.name (the id of her admitted application, as intake answered "
-    "it; e-mail addresses are refused), the "
-    f"programme context.extensions[{xapi.PROGRAMME_ID}], the moment timestamp (with an offset), and the "
-    "statement id the fact's event_id, so re-sending a statement answers duplicate. Verbs: initialized → started, "
-    "attended → attendance (hours from result.duration), progressed → milestone, completed / passed / failed → "
-    "exited completed / certified / not_certified, terminated → exited dropped_out, suspended → interrupted, "
-    "resumed → resumed; a state change needs the programme as object (activity type course), otherwise completed, "
-    "passed and failed are milestones and the others are refused. Details in docs/progress-import.md.",
-)
-async def post_statements(request: Request, body: Any = Body(...)):
-    statements = body if isinstance(body, list) else [body]
-    if not isinstance(body, list | dict) or not statements:
-        return problem(422, "invalid", "the body must be an xAPI statement or a non-empty list of statements")
-    if len(statements) > MAX_STATEMENTS:
-        return problem(413, "too_many_statements",
-                       f"{len(statements)} statements: at most {MAX_STATEMENTS:,} per request, split them")
-    results: list[dict | None] = [None] * len(statements)
-    places, items = [], []
-    for index, statement in enumerate(statements):
-        try:
-            items.append(xapi.to_fact(statement))
-            places.append(index)
-        except xapi.MappingError as exc:
-            results[index] = {"index": index, "result": "refused", "code": exc.code, "error": str(exc)}
-    applied = await _apply(_pool(request), items, False, auth.principal_of(request))
-    for index, result in zip(places, applied, strict=True):
-        for error in result.get("errors", ()):
-            if error["field"] in xapi.SOURCES:
-                error["source"] = xapi.SOURCES[error["field"]]
-        results[index] = {**result, "index": index}
-    for index, statement in enumerate(statements):
-        if isinstance(statement, dict) and isinstance(statement.get("id"), str):
-            results[index] = {"statement_id": statement["id"], **results[index]}
-    return summarise(results)

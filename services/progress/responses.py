@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, RootModel
 
 from shared.contracts.vocabulary import DropoutCause, EnrolmentState, ExitReason, FactType
 from shared.plumbing.schemas import BatchOut
@@ -47,13 +47,6 @@ class FactItemResult(_ItemResult):
 
 
 FactBatchOut = BatchOut[FactItemResult]
-
-
-class StatementResult(FactItemResult):
-    statement_id: str | None = None
-
-
-StatementsOut = BatchOut[StatementResult]
 
 
 class CsvLineResult(_ItemResult):
@@ -102,3 +95,31 @@ class EnrolmentOut(EnrolmentBrief):
 class EnrolmentSummary(BaseModel):
     states: dict[str, int]
     total: int
+
+
+class AboutOut(BaseModel):
+    version: list[str] = Field(description="The xAPI versions this LRS speaks")
+
+
+class StatementIds(RootModel[list[str]]):
+    """The ids of the statements stored, in the order posted (xAPI's answer to POST)."""
+
+
+class StatementResult(BaseModel):
+    """A page of statements, oldest first; `more` is the next page's address, empty at the end.
+    (Asked by statementId or voidedStatementId, the answer is that one statement.)"""
+
+    statements: list[dict[str, Any]]
+    more: str
+
+
+class AttentionItem(BaseModel):
+    statement_id: UUID
+    stored_at: datetime
+    code: str | None = Field(description="Why: not_admitted, out_of_order, unmappable, forbidden...")
+    reason: str | None
+    statement: dict[str, Any]
+
+
+class AttentionPage(BaseModel):
+    items: list[AttentionItem]

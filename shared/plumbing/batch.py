@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -57,6 +58,18 @@ async def run_batch(
                 except refusals as exc:
                     results[index] = _refusal(index, exc)
     return results  # type: ignore[return-value]
+
+
+class Lent:
+    """A pool that lends one connection, already inside a transaction, to run_batch_at_once: the
+    batch's own transaction becomes a savepoint of the caller's."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    @asynccontextmanager
+    async def acquire(self):
+        yield self._conn
 
 
 async def run_batch_at_once(

@@ -18,7 +18,7 @@ from services.outcomes.app import create_app as outcomes_app
 from services.outcomes.config import OutcomesSettings
 from services.progress import access as progress_access
 from services.progress import api as progress_api
-from services.progress import imports_api
+from services.progress import imports_api, lrs_api
 from services.progress.app import create_app as progress_app
 from services.progress.config import ProgressSettings
 from shared.plumbing import auth
@@ -32,7 +32,7 @@ SERVICES = {
     "progress": (progress_app, ProgressSettings, "services.progress", progress_access.POLICY),
     "outcomes": (outcomes_app, OutcomesSettings, "services.outcomes", outcomes_api.POLICY | outcomes_web.POLICY),
 }
-ROUTERS = {"intake": [intake_api.router], "progress": [progress_api.router, imports_api.router],
+ROUTERS = {"intake": [intake_api.router], "progress": [progress_api.router, imports_api.router, lrs_api.router],
            "outcomes": [outcomes_api.router, outcomes_web.router]}
 
 
