@@ -48,7 +48,7 @@ def test_every_alert_has_a_unit_test():
     rules = (PROMETHEUS / "rules" / "parcours.rules.yml").read_text()
     tests = (PROMETHEUS / "tests" / "parcours.rules.test.yml").read_text()
     alerts = re.findall(r"alert: (\w+)", rules)
-    assert len(alerts) == 8
+    assert len(alerts) == 9
     for alert in alerts:
         assert f"alertname: {alert}" in tests
 

@@ -108,13 +108,18 @@ async def test_progress_metrics_expose_every_enrolment_state(monkeypatch):
     async def summary(conn):
         return states
 
+    async def waiting(conn):
+        return 4
+
     monkeypatch.setattr(progress_metrics.store, "summary", summary)
+    monkeypatch.setattr(progress_metrics.statements_store, "count_attention", waiting)
     m = progress_metrics.ProgressMetrics()
     await m.refresh(_FakePool())
     by_state = {s.labels["state"]: s.value for s in m.enrolments.collect()[0].samples}
     assert by_state == {state: float(n) for state, n in states.items()}  # no_show included
     # Exits by reason are a key figure (security review, finding 6): not on /metrics.
     assert "parcours_exits" not in {metric.name for metric in m.registry.collect()}
+    assert m.xapi_waiting.collect()[0].samples[0].value == 4
 
 
 def test_copies_elsewhere_agree():
