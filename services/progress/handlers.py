@@ -11,7 +11,7 @@ import uuid
 
 import asyncpg
 
-from services.progress import domain, store
+from services.progress import domain, statements, store
 from services.progress.store import Identity
 from shared.contracts import (
     DECIDED,
@@ -83,6 +83,8 @@ async def _decisions(conn: asyncpg.Connection, events: list[Envelope]) -> None:
     await store.insert_enrolments(conn, [(identity, states[key], admitted_at)
                                          for key, (identity, admitted_at) in new.items()])
     await store.save_enrolments(conn, {current[key][0].enrolment_id: states[key] for key in changed - new.keys()})
+    if new:  # statements an LMS sent before the admission reached us now have their enrolment
+        await statements.retry_for(conn, list(new))
 
 
 # Who takes each contract class progress consumes, in the order they are applied; and what it

@@ -77,8 +77,39 @@ async def store(pool, principal: auth.Principal, statements: list[dict], put_id:
     return ids
 
 
+async def retry_for(conn, application_ids: list) -> int:
+    """Apply the statements that waited for these admissions (their actor names the application):
+    each as its centre's key would have, in the order of their timestamps (a start before the
+    attendance it allows, whatever order they came in). Returns those applied."""
+    waiting = await statements_store.waiting_for(conn, [str(a) for a in application_ids])
+    waiting.sort(key=lambda w: _moment(w["statement"].get("timestamp")))
+    applied = 0
+    for centre_id in dict.fromkeys(w["centre_id"] for w in waiting):
+        principal = auth.Principal(None, "centre", centre_id) if centre_id else auth.ANONYMOUS_ADMIN
+        mine = [w for w in waiting if w["centre_id"] == centre_id]
+        outcomes = await _outcomes(conn, principal, [w["statement"] for w in mine])
+        rows = [(w["statement_id"], *outcomes[k]) for k, w in enumerate(mine)]
+        await statements_store.set_outcomes(conn, rows)
+        applied += sum(status == "applied" for _, status, *_ in rows)
+    return applied
+
+
+def _moment(timestamp) -> datetime:
+    try:
+        return datetime.fromisoformat(str(timestamp).replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.max.replace(tzinfo=UTC)  # none or unreadable: last (it waits on anyway)
+
+
 async def _mapped(conn, principal: auth.Principal, kept: list[dict], now: datetime) -> list[tuple]:
     """The rows to keep: each statement with what became of it (its fact applied, or why not)."""
+    outcome = await _outcomes(conn, principal, kept)
+    return [(uuid.UUID(s["id"]), principal.centre_id, s, now, s["verb"]["id"], *outcome[k])
+            for k, s in enumerate(kept)]
+
+
+async def _outcomes(conn, principal: auth.Principal, kept: list[dict]) -> dict[int, tuple]:
+    """index -> (status, code, reason, event_id): each statement made a fact, ignored, or waiting."""
     facts, places, outcome = [], [], {}
     for index, statement in enumerate(kept):
         if statement["verb"]["id"] == lrs.VOIDED:
@@ -96,8 +127,7 @@ async def _mapped(conn, principal: auth.Principal, kept: list[dict], now: dateti
             outcome[index] = ("applied", None, None, uuid.UUID(str(result["event_id"])))
         else:
             outcome[index] = ("attention", result.get("code"), result.get("error"), None)
-    return [(uuid.UUID(s["id"]), principal.centre_id, s, now, s["verb"]["id"], *outcome[k])
-            for k, s in enumerate(kept)]
+    return outcome
 
 
 async def _void(conn, principal: auth.Principal, voiding: dict) -> None:

@@ -1,8 +1,7 @@
-"""Progress's SQL on the xAPI statements an LMS posted (the LRS's own store)."""
+"""Progress's SQL on the xAPI statements an LMS posted (the LRS's own store). The pool's codec
+reads and writes jsonb as Python values (shared.plumbing.db)."""
 
 from __future__ import annotations
-
-import json
 
 INSERT = """
 INSERT INTO xapi_statements (statement_id, centre_id, statement, stored_at, verb, status, code, reason, event_id)
@@ -27,24 +26,33 @@ WHERE status = 'attention' AND ($1::uuid IS NULL OR centre_id = $1)
 ORDER BY stored_at, statement_id LIMIT $2
 """
 COUNT_ATTENTION = "SELECT count(*) FROM xapi_statements WHERE status = 'attention'"
+WAITING_FOR = """
+SELECT statement_id, centre_id, statement FROM xapi_statements
+WHERE status = 'attention' AND (statement #>> '{actor,account,name}') = ANY($1::text[])
+ORDER BY stored_at, statement_id FOR UPDATE
+"""
+SET_OUTCOMES = """
+UPDATE xapi_statements x SET status = u.status, code = u.code, reason = u.reason, event_id = u.event_id
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[]) AS u(statement_id, status, code, reason,
+                                                                              event_id)
+WHERE x.statement_id = u.statement_id
+"""
 
 
 async def insert(conn, rows: list[tuple]) -> None:
     """Rows of (statement_id, centre_id, statement dict, stored_at, verb, status, code, reason, event_id)."""
     if rows:
-        columns = list(zip(*rows, strict=True))
-        columns[2] = [json.dumps(s) for s in columns[2]]
-        await conn.execute(INSERT, *[list(c) for c in columns])
+        await conn.execute(INSERT, *[list(c) for c in zip(*rows, strict=True)])
 
 
 async def existing(conn, ids: list) -> dict:
     """statement_id -> statement, of these ids already kept."""
-    return {r["statement_id"]: json.loads(r["statement"]) for r in await conn.fetch(EXISTING, ids)}
+    return {r["statement_id"]: r["statement"] for r in await conn.fetch(EXISTING, ids)}
 
 
 async def get(conn, statement_id) -> dict | None:
     row = await conn.fetchrow(GET, statement_id)
-    return None if row is None else {**dict(row), "statement": json.loads(row["statement"])}
+    return None if row is None else dict(row)
 
 
 async def void(conn, statement_id, by) -> bool:
@@ -53,12 +61,22 @@ async def void(conn, statement_id, by) -> bool:
 
 async def listed(conn, centre_id, verb, since, until, after: tuple | None, limit: int) -> list[dict]:
     rows = await conn.fetch(LIST, centre_id, verb, since, until, *(after or (None, None)), limit)
-    return [{**dict(r), "statement": json.loads(r["statement"])} for r in rows]
+    return [dict(r) for r in rows]
 
 
 async def attention(conn, centre_id, limit: int) -> list[dict]:
-    return [{**dict(r), "statement": json.loads(r["statement"])} for r in await conn.fetch(ATTENTION, centre_id,
-                                                                                          limit)]
+    return [dict(r) for r in await conn.fetch(ATTENTION, centre_id, limit)]
+
+
+async def waiting_for(conn, account_names: list[str]) -> list[dict]:
+    """The statements waiting whose actor's account names one of these (application ids), locked."""
+    return [dict(r) for r in await conn.fetch(WAITING_FOR, account_names)]
+
+
+async def set_outcomes(conn, rows: list[tuple]) -> None:
+    """Rows of (statement_id, status, code, reason, event_id): what became of statements tried again."""
+    if rows:
+        await conn.execute(SET_OUTCOMES, *[list(c) for c in zip(*rows, strict=True)])
 
 
 async def count_attention(conn) -> int:

@@ -352,3 +352,26 @@ def test_the_command_line_defaults(monkeypatch):
     monkeypatch.setenv("PARCOURS_PROGRESS_URL", "http://progress:9000")
     assert import_args("facts.csv").progress_url == "http://progress:9000"
 
+
+
+async def test_statements_sent_before_the_admission_are_applied_when_it_comes(app, kafka, dsn):
+    """Issue 16: a statement that cannot be placed yet waits, and is applied when what it needs arrives."""
+    learner, programme, application = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    early = [statement(application, programme, ADL + "initialized", "2020-03-02T09:00:00+01:00",
+                       about_programme=True),
+             statement(application, programme, ADL + "attended", "2020-03-02T12:30:00+01:00",
+                       result={"duration": "PT3H"})]
+    async with running(app) as client:
+        await publish(kafka, [f.programme(programme)])
+        posted = await client.post("/xapi/statements", json=early, headers=XAPI)
+        waiting = (await client.get("/xapi/attention", headers=XAPI)).json()["items"]
+        await publish(kafka, [f.admitted(learner, programme, application)])
+
+        async def placed():
+            r = await client.get(f"/enrolments/{application}")
+            return r.status_code == 200 and r.json()["state"] == "started" and r.json()
+        view = await eventually(placed)
+        after = (await client.get("/xapi/attention", headers=XAPI)).json()["items"]
+    assert posted.status_code == 200
+    assert sorted(w["code"] for w in waiting) == ["not_admitted", "not_admitted"]
+    assert view["attendance_hours"] == 3.0 and after == []

@@ -15,3 +15,6 @@ CREATE TABLE xapi_statements (
 );
 CREATE INDEX xapi_statements_centre_stored ON xapi_statements (centre_id, stored_at, statement_id);
 CREATE INDEX xapi_statements_attention ON xapi_statements (centre_id, stored_at) WHERE status = 'attention';
+-- Those waiting for an admission, by the application their actor names: applied when it comes.
+CREATE INDEX xapi_statements_waiting_account ON xapi_statements ((statement #>> '{actor,account,name}'))
+    WHERE status = 'attention';
