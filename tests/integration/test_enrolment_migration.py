@@ -56,7 +56,7 @@ def test_progress_enrolments_get_their_id_and_keep_their_facts(pg_server):
             await conn.execute("INSERT INTO programmes VALUES ($1, $2, 7, '2020-03-02')", programme, uuid.uuid4())
             await conn.execute(
                 "INSERT INTO enrolments (learner_id, programme_id, application_id, state, admitted_at, started_at, "
-                "last_change_at, last_fact_at) VALUES ($1, $2, $3, 'started', $4, $5, $5, $6)",
+                "last_change_at, last_fact_at, attendance_hours) VALUES ($1, $2, $3, 'started', $4, $5, $5, $6, 70)",
                 learner, programme, application, at("2020-02-01T10:00:00"), at("2020-03-02T09:00:00"),
                 at("2020-04-30T18:00:00"))
             for event_id, kind, moment, data in [
@@ -89,7 +89,7 @@ def test_progress_enrolments_get_their_id_and_keep_their_facts(pg_server):
     assert [r["enrolment_id"] for r in facts] == [legacy]
     assert not isinstance(late, Exception), late
     assert late["enrolment_id"] == legacy and late["placed"] == "late"
-    assert hours == 105  # the history replayed with the late fact: 70 stored before the upgrade + 35
+    assert hours == 105  # placed at its date: the 70 stored before the upgrade + 35
 
 
 def test_outcomes_projection_keeps_its_follow_ups_outcomes_and_figures(pg_server):
