@@ -272,6 +272,26 @@ def _hashed(node):
     return node
 
 
+def actor_key(actor) -> str | None:
+    """How a centre's LMS account mapping names an actor: by its account, or its mbox's SHA-1."""
+    if not isinstance(actor, dict):
+        return None
+    account = actor.get("account")
+    if isinstance(account, dict) and isinstance(account.get("name"), str):
+        return f"account:{account.get('homePage', '')} {account['name']}"
+    if isinstance(actor.get("mbox_sha1sum"), str):
+        return f"mbox_sha1sum:{actor['mbox_sha1sum']}"
+    if isinstance(actor.get("mbox"), str):
+        return f"mbox_sha1sum:{hashlib.sha1(actor['mbox'].encode()).hexdigest()}"
+    return None
+
+
+def as_learner(statement: dict, application_id) -> dict:
+    """The statement with its actor named as the learner's application, for the mapping to facts."""
+    return {**statement, "actor": {"objectType": "Agent",
+                                   "account": {"homePage": "https://parcours.example", "name": str(application_id)}}}
+
+
 def same_statement(a: dict, b: dict) -> bool:
     """Whether two statements with one id say the same (what the LRS sets is not compared)."""
     def core(s: dict) -> dict:

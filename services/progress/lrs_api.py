@@ -16,9 +16,10 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 
 from services.progress import access, lrs, statements, statements_store
-from services.progress.responses import AboutOut, AttentionPage, StatementIds, StatementResult
+from services.progress.responses import AboutOut, AccountsOut, AttentionPage, StatementIds, StatementResult
 from shared.plumbing import auth
 
 router = APIRouter(dependencies=[Depends(auth.guard(access.POLICY))], tags=["xAPI (LRS)"])
@@ -158,3 +159,21 @@ async def attention(request: Request, limit: int = Query(100, ge=1, le=1000)) ->
                                "code": r["code"], "reason": r["reason"], "statement": r["statement"]}
                               for r in rows]})
 
+
+
+class AccountIn(BaseModel):
+    actor: dict[str, Any] = Field(description="The LMS's actor: its account (homePage and name), or its mbox or "
+                                              "mbox_sha1sum (an address is kept only as its SHA-1)")
+    application_id: uuid.UUID = Field(description="The learner's admitted application, as intake answered it")
+
+
+class AccountsIn(BaseModel):
+    items: list[AccountIn] = Field(min_length=1, max_length=10_000)
+
+
+@router.put("/xapi/accounts", response_model=AccountsOut,
+            summary="Say which learner each of the LMS's accounts is",
+            description="The statements of these accounts then become facts, those that waited for it included.")
+async def map_accounts(body: AccountsIn, request: Request) -> dict:
+    return await statements.map_accounts(_pool(request), auth.principal_of(request),
+                                         [item.model_dump() for item in body.items])

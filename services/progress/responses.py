@@ -123,3 +123,8 @@ class AttentionItem(BaseModel):
 
 class AttentionPage(BaseModel):
     items: list[AttentionItem]
+
+
+class AccountsOut(BaseModel):
+    mapped: int = Field(description="Accounts mapped to learners")
+    applied: int = Field(description="Statements that waited and are now facts")

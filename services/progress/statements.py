@@ -94,6 +94,23 @@ async def retry_for(conn, application_ids: list) -> int:
     return applied
 
 
+async def map_accounts(pool, principal: auth.Principal, items: list[dict]) -> dict:
+    """A centre's LMS accounts mapped to its applications; the statements that waited for them are
+    tried again. Returns how many accounts were mapped and statements applied."""
+    pairs = [(lrs.actor_key(item["actor"]), uuid.UUID(str(item["application_id"]))) for item in items]
+    missing = [k for k, (key, _) in enumerate(pairs) if key is None]
+    if missing:
+        raise BadStatement(f"items[{missing[0]}].actor: an account (homePage and name), an mbox or an mbox_sha1sum")
+    async with pool.acquire() as conn, conn.transaction():
+        await statements_store.map_accounts(conn, principal.centre_id, pairs)
+        waiting = await statements_store.waiting_of_centre(conn, principal.centre_id)
+        waiting.sort(key=lambda w: _moment(w["statement"].get("timestamp")))
+        outcomes = await _outcomes(conn, principal, [w["statement"] for w in waiting])
+        rows = [(w["statement_id"], *outcomes[k]) for k, w in enumerate(waiting)]
+        await statements_store.set_outcomes(conn, rows)
+    return {"mapped": len(pairs), "applied": sum(status == "applied" for _, status, *_ in rows)}
+
+
 def _moment(timestamp) -> datetime:
     try:
         return datetime.fromisoformat(str(timestamp).replace("Z", "+00:00"))
@@ -111,7 +128,12 @@ async def _mapped(conn, principal: auth.Principal, kept: list[dict], now: dateti
 async def _outcomes(conn, principal: auth.Principal, kept: list[dict]) -> dict[int, tuple]:
     """index -> (status, code, reason, event_id): each statement made a fact, ignored, or waiting."""
     facts, places, outcome = [], [], {}
+    mapped = await statements_store.accounts(conn, principal.centre_id,
+                                             [k for k in (lrs.actor_key(s.get("actor")) for s in kept) if k])
     for index, statement in enumerate(kept):
+        application = mapped.get(lrs.actor_key(statement.get("actor")))
+        if application is not None:  # the centre said which learner this LMS account is
+            statement = lrs.as_learner(statement, application)
         if statement["verb"]["id"] == lrs.VOIDED:
             outcome[index] = ("ignored", "voiding", "voids another statement", None)
             continue

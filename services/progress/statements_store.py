@@ -79,5 +79,38 @@ async def set_outcomes(conn, rows: list[tuple]) -> None:
         await conn.execute(SET_OUTCOMES, *[list(c) for c in zip(*rows, strict=True)])
 
 
+UPSERT_ACCOUNTS = """
+INSERT INTO lms_accounts (scope, actor_key, application_id)
+SELECT $1, k, a FROM unnest($2::text[], $3::uuid[]) AS u(k, a)
+ON CONFLICT (scope, actor_key) DO UPDATE SET application_id = EXCLUDED.application_id
+"""
+ACCOUNTS = "SELECT actor_key, application_id FROM lms_accounts WHERE scope = $1 AND actor_key = ANY($2::text[])"
+WAITING_OF_CENTRE = """
+SELECT statement_id, centre_id, statement FROM xapi_statements
+WHERE status = 'attention' AND centre_id IS NOT DISTINCT FROM $1 ORDER BY stored_at, statement_id FOR UPDATE
+"""
+
+
+async def map_accounts(conn, centre_id, pairs: list[tuple]) -> None:
+    """(actor_key, application_id) pairs of a centre: its LMS accounts and the learners they are."""
+    if pairs:
+        await conn.execute(UPSERT_ACCOUNTS, _scope(centre_id), [k for k, _ in pairs], [a for _, a in pairs])
+
+
+async def accounts(conn, centre_id, keys: list[str]) -> dict:
+    """actor_key -> application_id, of these keys the centre mapped."""
+    if not keys:
+        return {}
+    return {r["actor_key"]: r["application_id"] for r in await conn.fetch(ACCOUNTS, _scope(centre_id), keys)}
+
+
+def _scope(centre_id) -> str:
+    return str(centre_id) if centre_id is not None else "network"
+
+
+async def waiting_of_centre(conn, centre_id) -> list[dict]:
+    return [dict(r) for r in await conn.fetch(WAITING_OF_CENTRE, centre_id)]
+
+
 async def count_attention(conn) -> int:
     return await conn.fetchval(COUNT_ATTENTION)

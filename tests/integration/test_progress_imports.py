@@ -375,3 +375,36 @@ async def test_statements_sent_before_the_admission_are_applied_when_it_comes(ap
     assert posted.status_code == 200
     assert sorted(w["code"] for w in waiting) == ["not_admitted", "not_admitted"]
     assert view["attendance_hours"] == 3.0 and after == []
+
+
+async def test_a_centre_maps_its_lms_accounts_and_their_statements_become_facts(app, kafka, dsn):
+    """Issue 16: an LMS need not know Parcours ids; an e-mail address is matched by its SHA-1, never kept."""
+    async with running(app) as client:
+        learner, programme = await admitted(client, kafka)
+        application = uuid.uuid5(learner, str(programme))
+        by_login = statement(application, programme, ADL + "initialized", "2020-03-02T09:00:00+01:00",
+                             about_programme=True)
+        by_login["actor"] = {"objectType": "Agent", "account": {"homePage": "https://lms.centre.example",
+                                                                "name": "jdupont"}}
+        by_mail = statement(application, programme, ADL + "attended", "2020-03-02T12:30:00+01:00",
+                            result={"duration": "PT3H"})
+        by_mail["actor"] = {"objectType": "Agent", "mbox": "mailto:jeanne.dupont@example.org"}
+        await client.post("/xapi/statements", json=[by_login, by_mail], headers=XAPI)
+        waiting = (await client.get("/xapi/attention", headers=XAPI)).json()["items"]
+        mapped = await client.put("/xapi/accounts", json={"items": [
+            {"actor": by_login["actor"], "application_id": str(application)},
+            {"actor": {"mbox": "mailto:jeanne.dupont@example.org"}, "application_id": str(application)}]})
+        after = (await client.get("/xapi/attention", headers=XAPI)).json()["items"]
+        view = (await client.get(f"/enrolments/{application}")).json()
+        bad = await client.put("/xapi/accounts", json={"items": [{"actor": {"name": "x"},
+                                                                  "application_id": str(application)}]})
+    conn = await asyncpg.connect(dsn)
+    try:
+        kept = json.dumps([dict(r) for r in await conn.fetch("SELECT * FROM lms_accounts")], default=str)
+    finally:
+        await conn.close()
+    assert len(waiting) == 2 and after == []
+    assert mapped.status_code == 200 and mapped.json() == {"mapped": 2, "applied": 2}
+    assert view["state"] == "started" and view["attendance_hours"] == 3.0
+    assert "jeanne.dupont" not in kept and "mbox_sha1sum:" in kept
+    assert bad.status_code == 422
