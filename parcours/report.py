@@ -169,20 +169,11 @@ def run_report(args) -> int:
     if args.network:
         return _network(base, args)
     if args.published:
-        r = _get(f"{base}/publications/{args.published}")
+        r = _answer(f"{base}/publications/{args.published}")
     else:
-        params = {"year": args.year, "cohort": args.cohort}
-        if args.by:
-            params["by"] = args.by
-        if args.funding_line:
-            params["funding_line"] = args.funding_line
-        if args.as_of:
-            params["as_of"] = args.as_of
-        if not args.no_suppress:
-            params["suppress"] = args.suppress
-        r = _get(f"{base}/key-figures", **params)
-    if isinstance(r, str):
-        print(f"parcours report: {r}")
+        params = {**_filters(args), "cohort": args.cohort, "by": args.by, "as_of": args.as_of}
+        r = _answer(f"{base}/key-figures", **{k: v for k, v in params.items() if v is not None})
+    if r is None:
         return 1
     figures = r.json()
     if args.published and args.format == "json":
@@ -206,15 +197,28 @@ def run_report(args) -> int:
     return 0
 
 
-def _network(base: str, args) -> int:
+def _filters(args) -> dict:
+    """The year, the funding line and the suppression every report of figures is asked with."""
     params = {"year": args.year}
     if args.funding_line:
         params["funding_line"] = args.funding_line
     if not args.no_suppress:
         params["suppress"] = args.suppress
-    r = _get(f"{base}/network-figures", **params)
+    return params
+
+
+def _answer(url: str, **params) -> httpx.Response | None:
+    """The outcomes service's answer, or None once what went wrong is printed."""
+    r = _get(url, **params)
     if isinstance(r, str):
         print(f"parcours report: {r}")
+        return None
+    return r
+
+
+def _network(base: str, args) -> int:
+    r = _answer(f"{base}/network-figures", **_filters(args))
+    if r is None:
         return 1
     figures = r.json()
     if args.format == "json":
@@ -236,9 +240,8 @@ def _network(base: str, args) -> int:
 
 
 def _diff(base: str, report_id: str) -> int:
-    r = _get(f"{base}/publications/{report_id}/changes")
-    if isinstance(r, str):
-        print(f"parcours report: {r}")
+    r = _answer(f"{base}/publications/{report_id}/changes")
+    if r is None:
         return 1
     body = r.json()
     since = body["since"]

@@ -58,6 +58,15 @@ async def make_keys(dsn: str) -> dict[str, str]:
     return tokens
 
 
+async def key_id_of(dsn: str, name: str) -> str:
+    """The id of a key make_keys stored (HTTP Basic's user)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return str(await conn.fetchval("SELECT key_id FROM api_keys WHERE name = $1", name))
+    finally:
+        await conn.close()
+
+
 async def snapshot(dsn: str) -> dict:
     conn = await asyncpg.connect(dsn)
     try:
@@ -325,11 +334,7 @@ async def test_an_lms_authenticates_with_http_basic_the_keys_id_as_user_and_the_
 
     intake, dsn, _ = stacks["intake"]
     keys = await make_keys(dsn)
-    conn = await asyncpg.connect(dsn)
-    try:
-        key_id = str(await conn.fetchval("SELECT key_id FROM api_keys WHERE name = 'centre_a'"))
-    finally:
-        await conn.close()
+    key_id = await key_id_of(dsn, "centre_a")
 
     def basic(user: str, password: str) -> dict:
         return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}

@@ -7,17 +7,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import asyncpg
 import pytest
+import tincan
 
 from services.progress.app import create_app
 from services.progress.config import ProgressSettings
 from tests.integration import factories as f
 from tests.integration.helpers import eventually, publish, running
-from tests.integration.test_access import CENTRE_A, make_keys
+from tests.integration.test_access import CENTRE_A, key_id_of, make_keys
 from tests.integration.test_progress_imports import serving
 
-tincan = pytest.importorskip("tincan", reason="TinCanPython is a dev dependency: make install")
 pytestmark = pytest.mark.integration
 ADL = "http://adlnet.gov/expapi/verbs/"
 PROGRAMME_ID = "https://parcours.example/xapi/programme_id"
@@ -48,11 +47,7 @@ def stack(new_database, kafka, monkeypatch):
 async def test_tincanpython_sends_one_statement_a_batch_the_same_twice_and_one_without_id(stack, kafka):
     app, dsn = stack
     keys = await make_keys(dsn)
-    conn = await asyncpg.connect(dsn)
-    try:
-        key_id = str(await conn.fetchval("SELECT key_id FROM api_keys WHERE name = 'centre_a'"))
-    finally:
-        await conn.close()
+    key_id = await key_id_of(dsn, "centre_a")
     learner, programme, application = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     programme_event = f.programme(programme)
     programme_event = programme_event.model_copy(update={"data": programme_event.data.model_copy(
