@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit test-integration test-e2e test-reliability soak lint fmt clean system-deps bench bench-quick install
+.PHONY: run test test-unit test-integration test-e2e test-reliability soak lint fmt clean system-deps bench bench-quick install messages screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,15 @@ lint: $(STAMP)
 fmt: $(STAMP)
 	$(BIN)/ruff format shared services parcours tests
 	$(BIN)/ruff check --fix shared services parcours tests
+
+# Every string a person reads, extracted from the code and templates and merged into the
+# catalogues (shared/i18n/locales): then write the French of each new msgid.
+messages: $(STAMP)
+	$(BIN)/python -m shared.i18n.messages
+
+# The pages in French, photographed by their browser tests into docs/screenshots (linked from the README).
+screenshots: $(STAMP) system-deps
+	PARCOURS_SCREENSHOTS=1 $(BIN)/python -m pytest -q -rs tests/e2e/test_staff_page.py
 
 clean:
 	rm -rf $(VENV) .parcours .pytest_cache .ruff_cache build *.egg-info

@@ -11,6 +11,7 @@ from parcours import importer, keys
 from parcours.stack import quiet_runtime_dir
 from services.outcomes.schemas import BREAKDOWN_NAMES
 from shared.contracts.vocabulary import FUNDING_LINES
+from shared.i18n import DEFAULT, LANGUAGES, choose
 
 
 def _port(name: str, default: int) -> int:
@@ -68,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default 20: every output can be published)")
     rep.add_argument("--no-suppress", action="store_true",
                      help="show every figure, small ones included: for internal use, never to publish")
+    rep.add_argument("--lang", choices=LANGUAGES, default=choose(os.environ.get("PARCOURS_LANG")),
+                     help=f"the language of the table and HTML report (default {DEFAULT}, or PARCOURS_LANG)")
     rep.add_argument("--output", type=Path, help="write to this file (html defaults to parcours-YEAR.html)")
     rep.add_argument("--as-of", metavar="MOMENT",
                      help="the figures as known at this moment (ISO 8601, e.g. 2021-06-30T18:00:00+02:00): late "

@@ -7,7 +7,7 @@ from datetime import date
 
 from fastapi import FastAPI
 
-from services.outcomes import handlers, web
+from services.outcomes import dashboard, handlers, web
 from services.outcomes.api import router
 from services.outcomes.config import OutcomesSettings
 from services.outcomes.domain import DomainError
@@ -15,6 +15,7 @@ from services.outcomes.handlers import Projector
 from services.outcomes.metrics import build_metrics
 from shared.contracts import calendar
 from shared.plumbing.http import install_http_basics
+from shared.plumbing.pages import RememberLanguage
 from shared.plumbing.runtime import Runtime
 
 
@@ -31,8 +32,11 @@ def create_app(settings: OutcomesSettings | None = None, clock: Callable[[], dat
     app.state.runtime = runtime
     app.state.settings = settings
     app.state.clock = clock
-    app.state.login_path = "/staff/login"
+    app.state.login_path = "/staff/login"  # one sign-in for every page of the service
+    app.state.page_prefixes = ("/staff", "/manager")
     install_http_basics(app, runtime, metrics, settings.max_body_bytes, settings.auth_required)
     app.include_router(router)
     app.include_router(web.router)
+    app.include_router(dashboard.router)
+    app.add_middleware(RememberLanguage)
     return app

@@ -16,6 +16,7 @@ from shared.contracts import (
 )
 from shared.contracts import labels as words
 from shared.contracts.calendar import civil_date, civil_start
+from shared.contracts.labels import N_
 from shared.contracts.vocabulary import REGIONS
 from shared.refusals import Invalid, Missing
 
@@ -145,8 +146,8 @@ BREAKDOWNS = {"region": ("region", "region"), "programme": ("programme_id", "tit
               "mode": ("mode", "mode"), "label_year": ("label_year", "label_year"),
               "funding_line": ("funding_line", "funding_line")}
 COHORTS = {
-    "exit": "follow-up figures for learners whose exit is dated in the year (exit cohort)",
-    "entry": "follow-up figures for learners whose start is dated in the year (entry cohort)",
+    "exit": N_("follow-up figures for learners whose exit is dated in the year (exit cohort)"),
+    "entry": N_("follow-up figures for learners whose start is dated in the year (entry cohort)"),
 }
 
 
@@ -180,11 +181,11 @@ async def key_figures(pool: asyncpg.Pool, year: int, by: str | None = None, coho
         "definitions": indicators.DEFINITIONS_VERSION,
         "cohort": cohort,
         "cohorts": {
-            "applications": "submitted or decided in the year",
-            "learners": "people who started in the year, or were in training during it: each person once (in a "
-                        "breakdown, once per group), with the attributes of her latest admission and her age band "
-                        "at entry",
-            "exits": "enrolments exited in the year (transfers excluded: the journey goes on elsewhere)",
+            "applications": N_("submitted or decided in the year"),
+            "learners": N_("people who started in the year, or were in training during it: each person once (in a "
+                           "breakdown, once per group), with the attributes of her latest admission and her age band "
+                           "at entry"),
+            "exits": N_("enrolments exited in the year (transfers excluded: the journey goes on elsewhere)"),
             "followups": COHORTS[cohort],
         },
         **indicators.figures(*total),

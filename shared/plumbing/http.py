@@ -83,8 +83,9 @@ async def unreadable_body(request: Request, exc: StarletteHTTPException) -> JSON
 
 async def unauthenticated(request: Request, exc: Unauthenticated):
     login = getattr(request.app.state, "login_path", None)
-    if login and request.method == "GET" and request.url.path.startswith(login.rsplit("/", 1)[0]):
-        return RedirectResponse(login, status_code=303)  # a person at the staff page: to the login form
+    pages = getattr(request.app.state, "page_prefixes", (login.rsplit("/", 1)[0],) if login else ())
+    if login and request.method == "GET" and request.url.path.startswith(tuple(pages)):
+        return RedirectResponse(login, status_code=303)  # a person at a page: to the sign-in form
     return JSONResponse({"detail": str(exc), "code": "unauthenticated"}, status_code=401,
                         headers={"WWW-Authenticate": 'Bearer, Basic realm="parcours"'})
 

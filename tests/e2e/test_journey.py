@@ -66,7 +66,7 @@ def test_simulated_year_report_equals_ground_truth_and_survives_a_restart(tmp_pa
             for r in network["since_launch"]["positive_exit_rate_by_year"]} == expected["positive_by_year"]
     # The equality proves the rules because the world holds every hard case of domain.md §7.
     assert {case for case in HARD_CASES if not generated.get(case)} == set(), generated
-    assert "Positive exit rate (gen_2020)" in table.stdout
+    assert "Taux de sortie positive (définition GEN 2020)" in table.stdout  # French first (issue 18)
     assert code == 0 and "stopped" in out
 
     # The same state folder again: the data is kept, and the memory-only broker is refilled

@@ -1,12 +1,19 @@
-"""Follow-up staff and managers in a real browser (Debian's chromium driven by Playwright):
-log an attempt, record an outcome, see it leave the worklist and appear in the figures; open
-the HTML report with its charts."""
+"""Follow-up staff and managers in a real browser (Debian's chromium driven by Playwright), in
+French as a French browser asks: log an attempt, record an outcome with several situations, see
+it leave the worklist and appear in the figures; a manager opens 2020, switches the breakdown and
+the definition, downloads the CSV; the HTML report opens offline with its charts. Every page is
+checked by axe-core (no serious or critical violation) and photographed: with
+PARCOURS_SCREENSHOTS=1 (`make screenshots`) into docs/screenshots, for the README."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
+import os
 import shutil
 import struct
+from pathlib import Path
 
 import httpx
 import pytest
@@ -60,29 +67,63 @@ def key_figures(stack, year: int) -> dict:
                      timeout=30).json()["counts"]
 
 
-def followup_key(stack) -> str:
-    created = run(["keys", "create", "--role", "followup", "--name", "Samia", "--state-dir", str(stack.state_dir)],
+def followup_key(stack, role: str = "followup", name: str = "Samia") -> str:
+    created = run(["keys", "create", "--role", role, "--name", name, "--state-dir", str(stack.state_dir)],
                   stack.env())
     assert created.returncode == 0, created.stdout + created.stderr
     return next(line for line in created.stdout.splitlines() if line.startswith("pk_"))
 
 
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def photographed(page, name: str, tmp_path) -> Path:
+    """A full-page screenshot: into docs/screenshots when asked (make screenshots), else beside the test."""
+    folder = DOCS if os.environ.get("PARCOURS_SCREENSHOTS") else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    shot = folder / f"{name}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    return shot
+
+
+def accessible(page) -> None:
+    """axe-core, run in the page (RGAA's automatable checks are WCAG's): no serious or critical violation."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+               for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+    assert serious == [], f"{page.url}: {serious}"
+
+
+def french_page(browser):
+    return browser.new_page(viewport={"width": 1280, "height": 800}, locale="fr-FR", accept_downloads=True)
+
+
 def test_staff_log_an_attempt_record_an_outcome_and_see_it_counted(stack, browser, tmp_path):
     outcomes = f"http://127.0.0.1:{stack.ports['outcomes']}"
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page = french_page(browser)
     page.goto(f"{outcomes}/staff")
     assert page.url.endswith("/staff/login")  # no key yet: to the sign-in form
+    assert page.locator("html").get_attribute("lang") == "fr"
+    assert page.locator("text=Se déconnecter").count() == 0  # nobody to sign out yet
+    accessible(page)
+    photographed(page, "staff-sign-in", tmp_path)
     page.fill("#key", "pk_not-a-key")
-    page.click("button:has-text('Sign in')")
-    assert "unknown, revoked or expired" in page.inner_text("[role=alert]")
+    page.click("button:has-text('Se connecter')")
+    assert "inconnue, révoquée ou expirée" in page.inner_text("[role=alert]")
     page.fill("#key", followup_key(stack))
-    page.click("button:has-text('Sign in')")
+    page.click("button:has-text('Se connecter')")
     page.wait_for_url(f"{outcomes}/staff")
     rows = page.locator("tbody tr[data-learner]")
     assert rows.count() > 0
-    assert page.locator("h1").inner_text() == "Learners to follow up"
-    shot = tmp_path / "worklist.png"
-    page.screenshot(path=str(shot), full_page=True)
+    assert page.locator("h1").inner_text() == "Personnes à suivre"
+    assert page.inner_text("#signed-in") == "Connecté : Samia"
+    # The learner is named for staff whose key may read contact details (the simulator's names).
+    assert rows.first.locator("a").inner_text() != "" and not rows.first.locator("a").inner_text().startswith(
+        "Personne ")
+    accessible(page)
+    shot = photographed(page, "staff-worklist", tmp_path)
     width, height = png_size(shot)
     assert width >= 1200 and height >= 400 and shot.stat().st_size > 20_000
 
@@ -96,24 +137,28 @@ def test_staff_log_an_attempt_record_an_outcome_and_see_it_counted(stack, browse
     assert href == f"/staff/followups/{followup}"  # a follow-up is addressed by its own id
     page.keyboard.press("Enter")
     page.wait_for_url(f"**{href}")
-    exit_year = int(page.locator("main p").first.inner_text().split("left on ")[1][:4])
+    exit_date = page.locator("main p").first.inner_text().split("sorti le ")[1][:10]
+    assert exit_date[2] == "/" and exit_date[5] == "/"  # 03/12/2026, as written in France
+    exit_year = int(exit_date[6:])
     assert "@example.org" in page.inner_text("body")  # contact details fetched from intake just now
+    assert page.locator("#attempt-staff").count() == 0  # the acting person is the one signed in
+    accessible(page)
+    photographed(page, "staff-followup", tmp_path)
     before = key_figures(stack, exit_year)
 
     page.select_option("#channel", "phone")
     page.select_option("#result", "no_answer")
-    page.fill("#attempt-staff", "Samia")
-    page.click("text=Log attempt")
-    assert "Attempt logged." in page.inner_text("main")
-    assert "phone · no_answer · Samia" in page.inner_text("#attempts")
+    page.click("text=Noter la tentative")
+    assert "Tentative enregistrée." in page.inner_text("main")
+    assert "téléphone · pas de réponse · Samia" in page.inner_text("#attempts")
 
     page.check("#situation-permanent_contract")
     page.check("#situation-further_study")  # several ticked: the first by priority counts
     page.check("#digital_job")
     page.fill("#job_title", "Développeuse web")
-    page.click("text=Record outcome")
+    page.click("button:has-text('Enregistrer la situation')")
     page.wait_for_url("**/staff?done=*")
-    assert "Outcome recorded." in page.inner_text("main")
+    assert "Situation enregistrée." in page.inner_text("main")
     assert page.locator(f"tr[data-followup='{followup}']").count() == 0  # it left the worklist
 
     after = key_figures(stack, exit_year)
@@ -122,15 +167,66 @@ def test_staff_log_an_attempt_record_an_outcome_and_see_it_counted(stack, browse
         before["outcomes_by_situation"]["permanent_contract"] + 1
     detail = httpx.get(f"{outcomes}/followups/{followup}", headers=stack.headers, timeout=10).json()
     assert detail["status"] == "recorded" and detail["attempts"][0]["result"] == "no_answer"
+    assert detail["attempts"][0]["staff"] == "Samia"  # the one signed in, not a name typed in a form
     assert detail["outcomes"][0]["situations"] == ["permanent_contract", "further_study"]
 
     # A wrong form answers with the reason, on the page, and stores nothing.
     page.goto(f"{outcomes}/staff/followups/{followup}")
+    assert "CDI" in page.inner_text("#history")
     page.check("#situation-inactive")
     page.check("#digital_job")
-    page.click("text=Save the correction")
+    page.click("text=Enregistrer la correction")
     assert "digital_job is only for an employment situation" in page.inner_text("[role=alert]")
     assert key_figures(stack, exit_year) == after
+
+    # The switch: the same page in English, kept for the pages that follow.
+    page.click("a[hreflang=en]")
+    assert page.locator("html").get_attribute("lang") == "en" and page.inner_text("h1").startswith("Follow-up")
+    page.goto(f"{outcomes}/staff")
+    assert page.locator("h1").inner_text() == "Learners to follow up"
+
+
+def test_a_manager_opens_2020_switches_breakdown_and_definition_and_downloads_the_csv(stack, browser, tmp_path):
+    outcomes = f"http://127.0.0.1:{stack.ports['outcomes']}"
+    page = french_page(browser)
+    page.goto(f"{outcomes}/manager")
+    assert page.url.endswith("/staff/login")
+    page.fill("#key", followup_key(stack, "manager", "Claire"))
+    page.click("button:has-text('Se connecter')")
+    page.wait_for_url(f"{outcomes}/manager")
+    assert page.inner_text("#signed-in") == "Connecté : Claire"
+    page.select_option("#year", "2020")
+    page.select_option("#compare", "previous")
+    page.click("button:has-text('Afficher')")
+    assert page.locator("h1").inner_text() == "Chiffres clés 2020"
+    assert page.locator("#funnel tbody tr").count() == 7
+    page.select_option("#by", "region")
+    page.select_option("#definition", "durable_employment_v1")
+    page.check("input[name=every_count]")
+    page.click("button:has-text('Afficher')")
+    assert "by=region" in page.url and "definition=durable_employment_v1" in page.url
+    assert page.locator("#breakdown-h").inner_text() == "Par région"
+    chosen = page.locator("tr.chosen")
+    assert chosen.get_attribute("data-rate") == "positive_exit_rate.durable_employment_v1"
+    assert "emploi durable" in chosen.inner_text() and "%" in chosen.locator(".value").inner_text()
+    figures = httpx.get(f"{outcomes}/key-figures", params={"year": 2020, "by": "region"}, headers=stack.headers,
+                        timeout=30).json()
+    durable = figures["rates"]["positive_exit_rate"]["durable_employment_v1"]
+    numerator, denominator = (n.replace("\u202f", "").replace("\xa0", "") for n in
+                              chosen.locator("td").nth(1).inner_text().split(" / "))
+    assert (int(numerator), int(denominator)) == (durable["numerator"], durable["denominator"])
+    assert page.locator("#breakdown tbody tr").count() == len(figures["breakdown"]["groups"])
+    accessible(page)
+    photographed(page, "manager-dashboard", tmp_path)
+
+    with page.expect_download() as download:
+        page.click("#downloads a:has-text('CSV')")
+    path = download.value.path()
+    assert download.value.suggested_filename == "parcours-2020-region.csv"
+    rows = list(csv.DictReader(io.StringIO(Path(path).read_text(encoding="utf-8"))))
+    assert rows[0]["group"] == "network" and len(rows) == 1 + len(figures["breakdown"]["groups"])
+    assert int(rows[0]["positive_exit_rate.durable_employment_v1.numerator"]) == durable["numerator"]
+    assert int(rows[0]["exits_total"]) == figures["counts"]["exits_total"]
 
 
 def test_html_report_opens_offline_with_its_charts(stack, browser, tmp_path):
@@ -142,12 +238,12 @@ def test_html_report_opens_offline_with_its_charts(stack, browser, tmp_path):
     page.route("**/*", lambda route: route.abort() if not route.request.url.startswith("file:") else
                route.continue_())  # offline: the file must need nothing else
     page.goto(report.as_uri())
-    assert page.title() == "Parcours key figures 2020"
+    assert page.title() == "Parcours · Chiffres clés 2020"  # French first (issue 18)
     assert page.locator("#funnel svg").count() == 1
     assert page.locator("figure.breakdown svg").count() == 4
     assert page.locator("#funnel svg path").count() > 5  # bars drawn
     text = page.inner_text("body")
-    assert "Applications submitted" in text and "By region" in text
+    assert "Candidatures déposées" in text and "Par région" in text
     shot = tmp_path / "report.png"
     page.screenshot(path=str(shot), full_page=True)
     assert png_size(shot)[1] > 1500 and shot.stat().st_size > 30_000

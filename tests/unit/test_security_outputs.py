@@ -8,8 +8,10 @@ import os
 import stat
 import threading
 
-from parcours import report, report_html
+from parcours import report_html
 from parcours.up import write_private
+from services.outcomes import report_files as report
+from shared.i18n import Words
 
 
 def _figures(label: str) -> dict:
@@ -33,7 +35,7 @@ def test_security_6_csv_cells_that_a_spreadsheet_would_run_are_written_as_text()
 def test_security_6_a_dollar_in_a_breakdown_label_is_drawn_not_parsed_as_mathtext():
     # Two `$` made matplotlib read mathtext, and text that is not valid mathtext failed the whole report.
     svg = report_html.breakdown_chart(_figures("Prix $\\x$")["breakdown"]["groups"], "title",
-                                      ("admission_rate",))
+                                      ("admission_rate",), Words("fr"), "programme")
     assert "<svg" in svg
 
 
@@ -125,7 +127,11 @@ def test_the_html_report_shows_words_for_codes_and_a_ratio_as_a_ratio():
            "exits_by_reason": {"not_certified": 30}}
     figures = {"year": 2020, "definitions": "v1", "cohorts": {"followups": "f", "learners": "l", "exits": "e"},
                **indicators.figures(raw, {("permanent_contract", True): 25})}
-    page = report_html.render(figures, report._count_rows(figures["counts"]), report._rate_rows(figures["rates"]))
-    assert "4.01 applications per place" in page and "401.0 %" not in page
+    page = report_html.render(figures, Words("en"))
+    assert "<th>Applications per place</th><td>4.01 <small>(401/100)</small>" in page and "401.0" not in page
     assert "Exits: not certified" in page and "Situation: permanent contract (CDI)" in page
     assert "not_certified" not in page and "permanent_contract" not in page
+    # Issue 18: French first, with France's numbers.
+    page = report_html.render(figures, Words("fr"))
+    assert "<html lang='fr'>" in page and "<th>Candidatures par place</th><td>4,01 <small>(401/100)</small>" in page
+    assert "Sorties : non certifié" in page and "Situation : CDI" in page

@@ -71,13 +71,10 @@ def test_contract_fields_are_typed_with_the_vocabulary():
 
 
 def test_the_staff_page_offers_exactly_the_declared_codes():
-    assert [code for code, _ in web.SITUATION_LABELS] == list(v.SITUATIONS)
-    assert [code for code, _ in web.SOURCE_LABELS] == list(v.INFORMATION_SOURCES)
-    assert [code for code, _ in web.EXEMPT_LABELS] == list(v.EXEMPT_REASONS)
-    closings = [code for code, _ in web.CLOSING_LABELS]
+    closings = list(web.CLOSINGS)
     assert closings == list(typing.get_args(CloseIn.model_fields["status"].annotation))
     assert set(closings) < set(v.CLOSED_STATUSES)
-    offered = {code for code, _ in web.STATUS_CHOICES} - {"open", "all"}
+    offered = set(web.STATUS_CHOICES) - {"open", "all"}
     assert offered == set(v.FOLLOWUP_STATUSES)
     assert set(web.OPEN) <= set(v.FOLLOWUP_STATUSES)
 
@@ -154,6 +151,12 @@ def test_every_code_a_person_reads_has_its_label_declared_once():
     assert list(labels.INFORMATION_SOURCE) == list(v.INFORMATION_SOURCES)
     assert list(labels.EXEMPT_REASON) == list(v.EXEMPT_REASONS)
     assert list(labels.FUNDING_LINE) == list(v.FUNDING_LINES)
+    assert list(labels.FOLLOWUP_STATUS) == list(v.FOLLOWUP_STATUSES)
+    assert list(labels.CONTACT_CHANNEL) == list(v.CONTACT_CHANNELS)
+    assert list(labels.CONTACT_RESULT) == list(v.CONTACT_RESULTS)
+    assert list(labels.DROPOUT_CAUSE) == list(v.DROPOUT_CAUSES)
+    assert list(labels.ENROLMENT_STATE) == list(v.ENROLMENT_STATES)
+    assert list(labels.APPLICATION_STATUS) == list(v.APPLICATION_STATUSES)
     assert set(labels.MODE) == set(typing.get_args(v.Mode))
 
 
