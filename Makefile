@@ -54,12 +54,13 @@ screenshots: $(STAMP) system-deps
 	PARCOURS_SCREENSHOTS=1 $(BIN)/python -m pytest -q -rs tests/e2e/test_staff_page.py
 
 clean:
-	rm -rf $(VENV) .parcours .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .parcours .pytest_cache .ruff_cache build *.egg-info .cache tests/xapi_clients/node_modules
 
 # Debian tools some tests use (a real Prometheus and promtool, docker-compose to validate the
-# compose file, chromium for the browser tests). Installed when missing and possible; where
-# not, those tests skip and say why.
-SYSTEM_TOOLS := prometheus:prometheus promtool:prometheus docker-compose:docker-compose chromium:chromium
+# compose file, chromium for the browser tests, node and npm for the xAPI client libraries).
+# Installed when missing and possible; where not, those tests skip or fail and say why.
+SYSTEM_TOOLS := prometheus:prometheus promtool:prometheus docker-compose:docker-compose chromium:chromium \
+  node:nodejs npm:npm
 system-deps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do tool=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$tool >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \

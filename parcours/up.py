@@ -113,6 +113,8 @@ class Stack:
         env[f"PARCOURS_{service.upper()}_PORT"] = str(self.ports[service])
         env["PARCOURS_KAFKA_BOOTSTRAP_SERVERS"] = self.bootstrap
         env["PARCOURS_INTAKE_URL"] = f"http://127.0.0.1:{self.ports['intake']}"
+        for other in SERVICES:  # where a browser finds each service's pages
+            env[f"PARCOURS_{other.upper()}_PAGE_URL"] = f"http://127.0.0.1:{self.ports[other]}"
         log = open(self.state_dir / "logs" / f"{service}.log", "ab")  # noqa: SIM115 - the child keeps it
         self.processes[service] = subprocess.Popen(
             [sys.executable, "-m", f"services.{service}"], env=env, stdout=log,

@@ -8,13 +8,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.intake import handlers, service
+from services.intake import handlers, pages, service
 from services.intake.api import router
 from services.intake.config import IntakeSettings
 from services.intake.domain import DomainError
 from services.intake.metrics import build_metrics
 from shared.plumbing.http import install_http_basics
 from shared.plumbing.observe import every
+from shared.plumbing.pages import RememberLanguage
 from shared.plumbing.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -56,4 +57,8 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     app.state.settings = settings
     install_http_basics(app, runtime, metrics, settings.max_body_bytes, settings.auth_required)
     app.include_router(router)
+    app.include_router(pages.router)
+    app.add_middleware(RememberLanguage)
+    app.state.login_path = "/centre/login"  # a centre's space: its sign-in, and the pages it guards
+    app.state.page_prefixes = ("/centre",)
     return app

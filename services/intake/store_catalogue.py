@@ -195,3 +195,19 @@ async def mode_on(conn, programme_id, effective_on) -> str | None:
 
 async def modes(conn, programme_id) -> list[dict]:
     return [dict(r) for r in await conn.fetch(MODES, programme_id)]
+
+
+# A centre's sessions as its page shows them: with the programme's title and the places left.
+CENTRE_SESSIONS = f"""
+SELECT {SESSION_COLUMNS}, p.title
+FROM sessions s JOIN programmes p USING (programme_id)
+WHERE ($1::uuid IS NULL OR p.centre_id = $1)
+ORDER BY s.start_date DESC, p.title, s.session_id LIMIT $2
+"""
+
+
+async def centre_sessions(conn, centre_id, limit: int = 200) -> list[dict]:
+    rows = [dict(r) for r in await conn.fetch(CENTRE_SESSIONS, centre_id, limit)]
+    for row in rows:
+        row["places_left"] = max(row["capacity"] - row["admitted"], 0)
+    return rows

@@ -17,9 +17,3 @@ class OutcomesSettings(ServiceSettings):
     # The follow-up window around the observation date (exit + 6 months), in months.
     window_months_before: int = Field(1, ge=0, le=6, validation_alias="PARCOURS_FOLLOWUP_WINDOW_BEFORE")
     window_months_after: int = Field(2, ge=0, le=12, validation_alias="PARCOURS_FOLLOWUP_WINDOW_AFTER")
-    # Staff sessions (the staff page): how long they last, and whether their cookie needs HTTPS
-    # (off for the plain-HTTP local stack; docker-compose.yml turns it on behind the site's TLS).
-    staff_session_idle_minutes: float = Field(60, gt=0, le=24 * 60,
-                                              validation_alias="PARCOURS_STAFF_SESSION_IDLE_MINUTES")
-    staff_session_hours: float = Field(12, gt=0, le=7 * 24, validation_alias="PARCOURS_STAFF_SESSION_HOURS")
-    staff_cookie_secure: bool = Field(False, validation_alias="PARCOURS_STAFF_COOKIE_SECURE")

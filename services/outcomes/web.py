@@ -7,8 +7,6 @@ cases as the JSON API.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
-from html import escape
 from urllib.parse import quote
 from uuid import UUID
 
@@ -17,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
-from services.outcomes import domain, service, sessions, store
+from services.outcomes import domain, service, store
 from services.outcomes.api import signed
 from services.outcomes.schemas import AttemptIn, CloseIn, OutcomeIn
 from services.outcomes.unit import PgUnit
@@ -27,9 +25,9 @@ from shared.plumbing import auth
 from shared.plumbing.http import status_of
 from shared.plumbing.pages import templates as page_templates
 from shared.plumbing.pages import words_of
+from shared.plumbing.signin import SignIn, csrf_ok, message
 
 STAFF = ("followup",)
-SIGN_IN = ("followup", "manager")  # the service's pages: the staff's worklist, the managers' dashboard
 POLICY: auth.Policy = {
     ("GET", "/staff/login"): auth.PUBLIC, ("POST", "/staff/login"): auth.PUBLIC, ("POST", "/staff/logout"): auth.PUBLIC,
     ("GET", "/staff"): STAFF, ("GET", "/staff/followups/{followup_id}"): STAFF,
@@ -37,37 +35,14 @@ POLICY: auth.Policy = {
     ("POST", "/staff/followups/{followup_id}/outcome"): STAFF,
     ("POST", "/staff/followups/{followup_id}/close"): STAFF,
 }
-LEGACY_COOKIE = "parcours_key"  # the key itself, before sessions: cleared at sign-in and sign-out
-
-
-async def signed_in(request: Request) -> None:
-    """The signed-in staff member, from her session cookie; the guard that follows takes her principal
-    (a key in a header works too, for tools). A session whose key no longer authenticates ends."""
-    session_id = request.cookies.get(sessions.COOKIE)
-    if not session_id:
-        return
-    s = request.app.state.settings
-    async with _pool(request).acquire() as conn:
-        session = await sessions.find(conn, session_id, timedelta(minutes=s.staff_session_idle_minutes),
-                                      timedelta(hours=s.staff_session_hours))
-        if session is None:
-            return
-        try:
-            principal = await request.app.state.keys.principal_for_token(_pool(request), session.key)
-        except auth.Unauthenticated:
-            await sessions.end(conn, session_id)
-            return
-    request.state.session = session
-    request.state.principal = principal
-
-
-def session_context(request: Request) -> dict:
-    """The session's CSRF token for the forms, and who is signed in (the key's holder acts)."""
-    session = getattr(request.state, "session", None)
-    principal = getattr(request.state, "principal", None)
-    return {"csrf": session.csrf if session else "", "signed_in": session is not None,
-            "acting": principal.name if session is not None and principal is not None else None}
-
+# The service's pages, one sign-in: the staff's worklist, the managers' dashboard.
+SIGN_IN = SignIn(cookie="parcours_staff", homes={"followup": "/staff", "manager": "/manager"},
+                 login_path="/staff/login", title=N_("Parcours · six-month follow-up"),
+                 other_role=N_("This key does not open these pages: they are for follow-up staff and programme "
+                               "managers."),
+                 legacy_cookies=("parcours_key",))  # the key itself, before sessions
+signed_in = SIGN_IN.session
+session_context = SIGN_IN.context
 
 router = APIRouter(prefix="/staff", include_in_schema=False,
                    dependencies=[Depends(signed_in), Depends(auth.guard(POLICY))])
@@ -86,8 +61,6 @@ CLOSINGS = {"unreachable": N_("unreachable after attempts"), "refused": N_("refu
 ATTEMPT_LOGGED, OUTCOME_RECORDED = N_("Attempt logged."), N_("Outcome recorded.")
 OUTCOME_CORRECTED, FOLLOWUP_CLOSED = N_("Outcome corrected."), N_("Follow-up closed.")
 DONE = frozenset({ATTEMPT_LOGGED, OUTCOME_RECORDED, OUTCOME_CORRECTED, FOLLOWUP_CLOSED})
-UNKNOWN_KEY = N_("This key is unknown, revoked or expired.")
-OTHER_ROLE = N_("This key does not open these pages: they are for follow-up staff and programme managers.")
 # The forms' fields, named as the page labels them.
 FIELDS = {"channel": N_("Channel"), "attempted_on": N_("Date"), "result": N_("Result"), "note": N_("Note"),
           "situations": N_("Situation at six months"), "job_title": N_("Job title"), "source": N_("Source"),
@@ -100,53 +73,22 @@ def _pool(request: Request):
 
 
 def _message(request: Request, text: str, status_code: int) -> HTMLResponse:
-    w = words_of(request)
-    said, back = escape(w._(text)), escape(w._("Back to the worklist"))
-    return HTMLResponse(f"<!doctype html><html lang='{w.lang}'><title>Parcours</title><p>{said} "
-                        f"<a href='/staff'>{back}</a></p></html>", status_code=status_code)
+    return message(request, text, status_code, "/staff")
 
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_page(request: Request, error: str | None = None):
-    request.state.page = "/staff/login"
-    return templates.TemplateResponse(request, "login.html", {"error": error}, status_code=401 if error else 200)
+async def login_page(request: Request):
+    return await SIGN_IN.page(request, templates)
 
 
 @router.post("/login")
 async def login(request: Request):
-    """Check the staff member's key once and open a session: the cookie holds its random id, never the key."""
-    token = str((await request.form()).get("key", "")).strip()
-    try:
-        principal = await request.app.state.keys.principal_for_token(_pool(request), token)
-        auth.allow(principal, *SIGN_IN)
-    except auth.Unauthenticated:
-        return await login_page(request, error=words_of(request)._(UNKNOWN_KEY))
-    except auth.Forbidden:
-        return await login_page(request, error=words_of(request)._(OTHER_ROLE))
-    s = request.app.state.settings
-    async with _pool(request).acquire() as conn:
-        session = await sessions.start(conn, principal.key_id, token)
-    response = RedirectResponse("/manager" if principal.role == "manager" else "/staff", status_code=303)
-    response.set_cookie(sessions.COOKIE, session.session_id, httponly=True, samesite="strict", path="/",
-                        secure=s.staff_cookie_secure, max_age=int(s.staff_session_hours * 3600))
-    response.delete_cookie(LEGACY_COOKIE, path="/staff")
-    return response
+    return await SIGN_IN.login(request, templates)
 
 
 @router.post("/logout")
 async def logout(request: Request):
-    """End the session (it no longer opens anything, even with the cookie kept) and clear the cookie."""
-    session = getattr(request.state, "session", None)
-    if session is not None:
-        if not sessions.same_csrf(session, (await request.form()).get("csrf")):
-            return _message(request, N_("This form has expired."), 403)
-        async with _pool(request).acquire() as conn:
-            await sessions.end(conn, session.session_id)
-    response = RedirectResponse("/staff/login", status_code=303)
-    response.delete_cookie(sessions.COOKIE, path="/")
-    response.delete_cookie(sessions.COOKIE, path="/staff")  # where sessions lived before the manager's pages
-    response.delete_cookie(LEGACY_COOKIE, path="/staff")
-    return response
+    return await SIGN_IN.logout(request)
 
 
 @router.get("", response_class=HTMLResponse)
@@ -239,8 +181,7 @@ LIST_FIELDS = ("situations",)
 
 async def _submit(request: Request, followup_id: UUID, model, action, after: str):
     sent = await request.form()
-    session = getattr(request.state, "session", None)
-    if session is not None and not sessions.same_csrf(session, sent.get("csrf")):
+    if not csrf_ok(request, sent.get("csrf")):
         # A form posted from elsewhere (another site, another port of this host) with her cookie.
         return await _page(request, followup_id, 403, error=words_of(request)._(N_(
             "This form has expired or was not sent from this page: nothing was recorded. Reload the page and send it "

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.progress import handlers, imports_api, lrs_api
+from services.progress import handlers, imports_api, lrs_api, pages
 from services.progress.api import router
 from services.progress.config import ProgressSettings
 from services.progress.domain import DomainError
 from services.progress.metrics import build_metrics
 from shared.plumbing.http import install_http_basics
+from shared.plumbing.pages import RememberLanguage
 from shared.plumbing.runtime import Runtime
 
 
@@ -22,8 +23,13 @@ def create_app(settings: ProgressSettings | None = None) -> FastAPI:
     app = FastAPI(title="Parcours progress", version="1", lifespan=runtime.lifespan,
                   description="Enrolments and training facts posted by the centres.")
     app.state.runtime = runtime
+    app.state.settings = settings
+    app.state.login_path = "/centre/progress/login"  # a centre's space: its sign-in, and the pages it guards
+    app.state.page_prefixes = ("/centre",)
     install_http_basics(app, runtime, metrics, settings.max_body_bytes, settings.auth_required)
     app.include_router(router)
     app.include_router(imports_api.router)
     app.include_router(lrs_api.router)
+    app.include_router(pages.router)
+    app.add_middleware(RememberLanguage)
     return app

@@ -79,13 +79,19 @@ async def post_facts_csv(request: Request, dry_run: bool = Query(False, descript
     if isinstance(data, JSONResponse):
         return data
     try:
-        lines = csv_import.parse(data)
+        return await csv_report(_pool(request), data, dry_run, auth.principal_of(request))
     except csv_import.TooManyLines as exc:
         return problem(413, exc.code, str(exc))
     except csv_import.CsvFileError as exc:
         return problem(422, exc.code, str(exc))
+
+
+async def csv_report(pool, data: bytes, dry_run: bool, principal) -> dict:
+    """Each line of the file with its result (applied, duplicate, refused with why), as a real run would
+    answer, stored only without dry_run. CsvFileError (TooManyLines) for a file that cannot be read."""
+    lines = csv_import.parse(data)
     readable = [line for line in lines if not line.errors]
-    applied = await _apply(_pool(request), [line.item for line in readable], dry_run, auth.principal_of(request))
+    applied = await _apply(pool, [line.item for line in readable], dry_run, principal)
     by_line = {line.number: result for line, result in zip(readable, applied, strict=True)}
     report = []
     for line in lines:

@@ -327,3 +327,17 @@ async def centre_of_programme(conn, programme_id):
 
 async def centre_of_fact(conn, event_id):
     return await conn.fetchval(CENTRE_OF_FACT, event_id)
+
+
+# A centre's learners as its page shows them: each enrolment's state and hours, latest change first.
+CENTRE_ENROLMENTS = """
+SELECT e.enrolment_id, e.application_id, e.programme_id, e.state, e.attendance_hours, e.started_at, e.exited_at,
+       e.exit_reason, e.last_change_at
+FROM enrolments e JOIN programmes p USING (programme_id)
+WHERE ($1::uuid IS NULL OR p.centre_id = $1)
+ORDER BY e.last_change_at DESC NULLS LAST, e.enrolment_id LIMIT $2
+"""
+
+
+async def centre_enrolments(conn, centre_id, limit: int = 200) -> list[dict]:
+    return [dict(r) for r in await conn.fetch(CENTRE_ENROLMENTS, centre_id, limit)]

@@ -21,7 +21,7 @@ from shared.i18n import DOMAIN, LANGUAGES, catalogue_path
 ROOT = Path(__file__).resolve().parents[2]
 # Where the strings are (the tests and the simulator speak to developers, in English).
 SOURCES = {
-    "shared": [("**.py", "python")],
+    "shared": [("**/templates/**.html", "jinja2.ext:babel_extract"), ("**.py", "python")],
     "services": [("**/templates/**.html", "jinja2.ext:babel_extract"), ("**.py", "python")],
     "parcours": [("**.py", "python")],
 }

@@ -84,7 +84,8 @@ async def unreadable_body(request: Request, exc: StarletteHTTPException) -> JSON
 async def unauthenticated(request: Request, exc: Unauthenticated):
     login = getattr(request.app.state, "login_path", None)
     pages = getattr(request.app.state, "page_prefixes", (login.rsplit("/", 1)[0],) if login else ())
-    if login and request.method == "GET" and request.url.path.startswith(tuple(pages)):
+    path = request.url.path
+    if login and request.method == "GET" and any(path == p or path.startswith(p + "/") for p in pages):
         return RedirectResponse(login, status_code=303)  # a person at a page: to the sign-in form
     return JSONResponse({"detail": str(exc), "code": "unauthenticated"}, status_code=401,
                         headers={"WWW-Authenticate": 'Bearer, Basic realm="parcours"'})

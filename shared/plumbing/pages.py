@@ -45,8 +45,9 @@ def language_context(request: Request) -> dict:
 def templates(package: str, *processors: Callable[[Request], dict]) -> Jinja2Templates:
     """The package's templates, each page given the reader's words (`_`, `n_`, `w` for dates,
     numbers and labels) beside what the service's own processors add."""
-    folder = resources.files(package) / "templates"
-    return Jinja2Templates(directory=str(folder), context_processors=[language_context, *processors])
+    own = resources.files(package) / "templates"
+    common = resources.files("shared.plumbing") / "templates"  # base.html and login.html of every service
+    return Jinja2Templates(directory=[str(own), str(common)], context_processors=[language_context, *processors])
 
 
 class RememberLanguage:

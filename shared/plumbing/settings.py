@@ -29,6 +29,17 @@ class ServiceSettings(BaseSettings):
     # A plain string, as the database URLs are, so that it reads back as set; kept out of repr().
     kafka_sasl_password: str = Field("", repr=False)
     kafka_ssl_cafile: str = Field("", description="CA bundle for SSL and SASL_SSL; empty: the system's")
+    # The pages' sessions (staff, managers, centres): how long they last, and whether their cookie
+    # needs HTTPS (off for the plain-HTTP local stack; docker-compose.yml turns it on behind TLS).
+    staff_session_idle_minutes: float = Field(60, gt=0, le=24 * 60,
+                                              validation_alias="PARCOURS_STAFF_SESSION_IDLE_MINUTES")
+    staff_session_hours: float = Field(12, gt=0, le=7 * 24, validation_alias="PARCOURS_STAFF_SESSION_HOURS")
+    staff_cookie_secure: bool = Field(False, validation_alias="PARCOURS_STAFF_COOKIE_SECURE")
+    # Where a person's browser reaches each service's pages: a centre's space spans intake (its
+    # applications) and progress (its learners), and each page links to the others.
+    intake_page_url: str = Field("http://127.0.0.1:8001", validation_alias="PARCOURS_INTAKE_PAGE_URL")
+    progress_page_url: str = Field("http://127.0.0.1:8002", validation_alias="PARCOURS_PROGRESS_PAGE_URL")
+    outcomes_page_url: str = Field("http://127.0.0.1:8003", validation_alias="PARCOURS_OUTCOMES_PAGE_URL")
     topic_partitions: int = Field(12, ge=1, le=1000)
     topic_replication_factor: int = Field(1, ge=1, le=10)
     # A broker that loses its data (the embedded one keeps nothing) comes back without topics and

@@ -72,7 +72,7 @@ async def test_security_2_the_cookie_is_a_session_never_the_key_nor_a_key_elsewh
         assert "Secure" in (await sign_in(client, keys["followup"])).headers["set-cookie"]
     conn = await asyncpg.connect(dsn)
     try:
-        stored = await conn.fetch("SELECT session_hash, sealed_key FROM staff_sessions")
+        stored = await conn.fetch("SELECT session_hash, sealed_key FROM page_sessions")
     finally:
         await conn.close()
     assert len(stored) == 2 and all(keys["followup"].encode() not in bytes(r["sealed_key"]) for r in stored)

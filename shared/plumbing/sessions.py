@@ -1,4 +1,5 @@
-"""Staff sessions: a follow-up key checked once at sign-in, then a random session id in the cookie.
+"""The pages' sessions (staff, managers, centres): a key checked once at sign-in, then a random
+session id in the cookie.
 
 The session id is stored hashed (SHA-256), so a copy of the table opens no session. The staff
 member's key, still needed to read contact details from intake with her own rights, is kept sealed
@@ -20,14 +21,13 @@ from uuid import UUID
 
 import asyncpg
 
-COOKIE = "parcours_staff"
-START = "INSERT INTO staff_sessions (session_hash, key_id, sealed_key, csrf) VALUES ($1, $2, $3, $4)"
+START = "INSERT INTO page_sessions (session_hash, key_id, sealed_key, csrf) VALUES ($1, $2, $3, $4)"
 FIND = """
-SELECT key_id, sealed_key, csrf, created_at, seen_at FROM staff_sessions
+SELECT key_id, sealed_key, csrf, created_at, seen_at FROM page_sessions
 WHERE session_hash = $1 AND ended_at IS NULL
 """
-TOUCH = "UPDATE staff_sessions SET seen_at = now() WHERE session_hash = $1"
-END = "UPDATE staff_sessions SET ended_at = now() WHERE session_hash = $1 AND ended_at IS NULL"
+TOUCH = "UPDATE page_sessions SET seen_at = now() WHERE session_hash = $1"
+END = "UPDATE page_sessions SET ended_at = now() WHERE session_hash = $1 AND ended_at IS NULL"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,161 @@
+"""A training centre's space in progress (issue 18): its learners and their states, a progress
+spreadsheet checked (a dry run, each refused line in words) then applied, and the statements of
+its LMS that wait for something.
+
+Server-rendered, in French first, signed in with the centre's key as a session (shared sign-in);
+the spreadsheet goes through the same import as POST /facts/csv.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from services.progress import csv_import, statements_store, store
+from services.progress.imports_api import csv_report
+from shared.contracts.labels import N_
+from shared.plumbing import auth
+from shared.plumbing.pages import templates as page_templates
+from shared.plumbing.pages import words_of
+from shared.plumbing.signin import SignIn, csrf_ok, message
+
+CENTRES = ("centre",)
+POLICY: auth.Policy = {
+    ("GET", "/centre/progress/login"): auth.PUBLIC, ("POST", "/centre/progress/login"): auth.PUBLIC,
+    ("POST", "/centre/progress/logout"): auth.PUBLIC,
+    ("GET", "/centre/progress"): CENTRES, ("POST", "/centre/progress/csv"): CENTRES,
+    ("GET", "/centre/progress/template"): CENTRES,
+}
+SIGN_IN = SignIn(cookie="parcours_centre_progress", homes={"centre": "/centre/progress"},
+                 login_path="/centre/progress/login", title=N_("Parcours · training centre"),
+                 other_role=N_("This key does not open these pages: they are for training centres."))
+router = APIRouter(prefix="/centre/progress", include_in_schema=False,
+                   dependencies=[Depends(SIGN_IN.session), Depends(auth.guard(POLICY))])
+templates = page_templates("services.progress", SIGN_IN.context)
+MAX_UPLOAD = 5 * 1024 * 1024  # a month of a large centre's attendance is well under 1 MB
+# Why a line or a statement was refused or waits, in words (the API's codes).
+WHY = {
+    "not_admitted": N_("no admitted application of this programme has this id"),
+    "invalid_transition": N_("this fact does not follow the learner's current state"),
+    "out_of_order": N_("this fact is dated before the learner's start or after the exit"),
+    "ambiguous_enrolment": N_("the learner has several enrolments in this programme: name the enrolment"),
+    "forbidden": N_("this programme is not one of yours"),
+    "conflict": N_("this event_id was already used for another fact"),
+    "refused": N_("refused"),
+    "unmappable": N_("the statement does not name a learner Parcours knows (map the LMS account)"),
+    "unknown_verb": N_("this verb is not a training fact"),
+}
+# A cell that could not be read, by pydantic's or the CSV reader's type of error.
+CELL = {
+    "missing": N_("missing value"),
+    "literal_error": N_("unknown value"),
+    "uuid_parsing": N_("not a valid identifier (UUID)"), "uuid_type": N_("not a valid identifier (UUID)"),
+    "csv_date": N_("unreadable date (use 2020-03-02, 02/03/2020 or 02/03/2020 17:30)"),
+    "float_parsing": N_("not a number"), "greater_than": N_("number too small"),
+    "less_than_equal": N_("number too large"), "string_too_long": N_("text too long"),
+}
+COLUMNS = {"learner_id", "application_id", "enrolment_id", "programme_id", "type", "occurred_at", "hours",
+           "milestone", "reason", "exit_reason", "dropout_cause", "event_id", "transfer_to_programme_id"}
+
+
+def _pool(request: Request):
+    return request.app.state.runtime.pool
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request):
+    return await SIGN_IN.page(request, templates)
+
+
+@router.post("/login")
+async def login(request: Request):
+    return await SIGN_IN.login(request, templates)
+
+
+@router.post("/logout")
+async def logout(request: Request):
+    return await SIGN_IN.logout(request)
+
+
+@router.get("", response_class=HTMLResponse)
+async def home(request: Request):
+    return await _home(request)
+
+
+async def _home(request: Request, status_code: int = 200, report: dict | None = None, error: str | None = None,
+                file_text: str | None = None):
+    centre_id = auth.principal_of(request).centre_id
+    async with _pool(request).acquire() as conn:
+        learners = await store.centre_enrolments(conn, centre_id)
+        waiting = await statements_store.attention(conn, centre_id, 100)
+    request.state.page = "/centre/progress"
+    w = words_of(request)
+    return templates.TemplateResponse(request, "centre_progress.html", {
+        "learners": learners, "waiting": [_statement(w, s) for s in waiting], "report": report,
+        "refusals": _refusals(w, report) if report else [], "error": error, "file_text": file_text,
+        "intake_url": request.app.state.settings.intake_page_url,
+    }, status_code=status_code)
+
+
+def _statement(w, row: dict) -> dict:
+    statement = row["statement"] or {}
+    verb = str((statement.get("verb") or {}).get("id", "")).rsplit("/", 1)[-1]
+    actor = statement.get("actor") or {}
+    who = (actor.get("account") or {}).get("name") or actor.get("mbox_sha1sum") or "—"
+    return {"statement_id": row["statement_id"], "stored_at": row["stored_at"], "verb": verb, "who": who,
+            "why": w._(WHY[row["code"]]) if row["code"] in WHY else (row["reason"] or row["code"] or "—")}
+
+
+def _refusals(w, report: dict) -> list[dict]:
+    """Each refused line with why, in words: the cells that could not be read, or the rule it broke."""
+    shown = []
+    for result in report["results"]:
+        if result["result"] != "refused":
+            continue
+        if result.get("errors"):
+            reasons = [_cell(w, e) for e in result["errors"]]
+        else:
+            code = result.get("code") or "refused"
+            reasons = [w._(WHY[code]) if code in WHY else result.get("error") or code]
+        shown.append({"line": result["line"], "reasons": reasons})
+    return shown
+
+
+def _cell(w, error: dict) -> str:
+    field = str(error.get("field") or (error.get("loc") or [""])[-1])
+    problem = w._(CELL[error.get("type")]) if error.get("type") in CELL else error.get("message") or error.get("msg")
+    if field in COLUMNS:
+        return w._("column %(column)s: %(problem)s", column=field, problem=problem)
+    return str(problem)
+
+
+@router.get("/template")
+async def template() -> Response:
+    return Response(csv_import.TEMPLATE, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="progress-template.csv"'})
+
+
+@router.post("/csv")
+async def upload(request: Request):
+    """Check a spreadsheet (dry run: nothing stored) or apply it; the page shows each line's result."""
+    async with request.form(max_files=1, max_fields=10) as form:
+        if not csrf_ok(request, form.get("csrf")):
+            return message(request, N_("This form has expired or was not sent from this page: nothing was "
+                                       "recorded. Reload the page and send it again."), 403, "/centre/progress")
+        # A file chosen, or the text of the file a dry run checked (the page keeps it to apply it).
+        upload, checked, apply = form.get("file"), form.get("checked"), form.get("apply") == "1"
+        if upload is not None and not isinstance(upload, str) and upload.filename:
+            data = await upload.read(MAX_UPLOAD + 1)
+        else:
+            data = str(checked or "").encode()
+    w = words_of(request)
+    if not data:
+        return await _home(request, 422, error=w._(N_("Choose a CSV file to send.")))
+    if len(data) > MAX_UPLOAD:
+        return await _home(request, 413, error=w._(N_("This file is too large (5 MB at most): split it.")))
+    try:
+        report = await csv_report(_pool(request), data, not apply, auth.principal_of(request))
+    except csv_import.CsvFileError as exc:
+        return await _home(request, 422, error=w._("The file cannot be read: %(why)s", why=str(exc)))
+    kept = data.decode("utf-8-sig", errors="replace") if not apply else None
+    return await _home(request, 200, report=report, file_text=kept)
