@@ -59,6 +59,5 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(pages.router)
     app.add_middleware(RememberLanguage)
-    app.state.login_path = "/centre/login"  # a centre's space: its sign-in, and the pages it guards
-    app.state.page_prefixes = ("/centre",)
+    app.state.page_logins = {"/centre": "/centre/login"}  # a centre's space and its sign-in
     return app

@@ -7,7 +7,7 @@ from datetime import date
 
 from fastapi import FastAPI
 
-from services.outcomes import dashboard, handlers, web
+from services.outcomes import centre_figures, dashboard, handlers, web
 from services.outcomes.api import router
 from services.outcomes.config import OutcomesSettings
 from services.outcomes.domain import DomainError
@@ -32,11 +32,13 @@ def create_app(settings: OutcomesSettings | None = None, clock: Callable[[], dat
     app.state.runtime = runtime
     app.state.settings = settings
     app.state.clock = clock
-    app.state.login_path = "/staff/login"  # one sign-in for every page of the service
-    app.state.page_prefixes = ("/staff", "/manager")
+    # Each group of pages and its sign-in (the most specific first).
+    app.state.page_logins = {"/centre/figures": "/centre/figures/login", "/staff": "/staff/login",
+                             "/manager": "/staff/login"}
     install_http_basics(app, runtime, metrics, settings.max_body_bytes, settings.auth_required)
     app.include_router(router)
     app.include_router(web.router)
     app.include_router(dashboard.router)
+    app.include_router(centre_figures.router)
     app.add_middleware(RememberLanguage)
     return app

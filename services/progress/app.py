@@ -24,8 +24,7 @@ def create_app(settings: ProgressSettings | None = None) -> FastAPI:
                   description="Enrolments and training facts posted by the centres.")
     app.state.runtime = runtime
     app.state.settings = settings
-    app.state.login_path = "/centre/progress/login"  # a centre's space: its sign-in, and the pages it guards
-    app.state.page_prefixes = ("/centre",)
+    app.state.page_logins = {"/centre": "/centre/progress/login"}  # a centre's space and its sign-in
     install_http_basics(app, runtime, metrics, settings.max_body_bytes, settings.auth_required)
     app.include_router(router)
     app.include_router(imports_api.router)

@@ -94,6 +94,7 @@ async def _home(request: Request, status_code: int = 200, report: dict | None = 
         "learners": learners, "waiting": [_statement(w, s) for s in waiting], "report": report,
         "refusals": _refusals(w, report) if report else [], "error": error, "file_text": file_text,
         "intake_url": request.app.state.settings.intake_page_url,
+        "outcomes_url": request.app.state.settings.outcomes_page_url,
     }, status_code=status_code)
 
 

@@ -82,11 +82,11 @@ async def unreadable_body(request: Request, exc: StarletteHTTPException) -> JSON
 
 
 async def unauthenticated(request: Request, exc: Unauthenticated):
-    login = getattr(request.app.state, "login_path", None)
-    pages = getattr(request.app.state, "page_prefixes", (login.rsplit("/", 1)[0],) if login else ())
+    # A person at a page, rather than a program at the API: to the sign-in form of those pages.
     path = request.url.path
-    if login and request.method == "GET" and any(path == p or path.startswith(p + "/") for p in pages):
-        return RedirectResponse(login, status_code=303)  # a person at a page: to the sign-in form
+    for prefix, login in getattr(request.app.state, "page_logins", {}).items():
+        if request.method == "GET" and (path == prefix or path.startswith(prefix + "/")):
+            return RedirectResponse(login, status_code=303)
     return JSONResponse({"detail": str(exc), "code": "unauthenticated"}, status_code=401,
                         headers={"WWW-Authenticate": 'Bearer, Basic realm="parcours"'})
 

@@ -13,6 +13,8 @@ import io
 import os
 import shutil
 import struct
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -273,3 +275,85 @@ def test_a_published_report_prints_again_byte_for_byte_and_its_changes_are_expla
     assert diff.returncode == 0 and "outcomes recorded: 1" in diff.stdout, diff.stdout
     network = run(["report", "--network", "--year", str(year)], stack.env())
     assert network.returncode == 0 and "Target jobs" in network.stdout and "1. M1805" in network.stdout, network.stdout
+
+
+def test_a_centre_decides_two_applications_fixes_a_spreadsheet_and_sees_its_learners(stack, browser, tmp_path):
+    """Issue 18: a training centre in its own space, in French, with the keyboard and a mouse."""
+    intake, progress, outcomes = (f"http://127.0.0.1:{stack.ports[s]}" for s in ("intake", "progress", "outcomes"))
+    centre_id = str(uuid.uuid4())
+    programme = httpx.post(f"{intake}/programmes", headers=stack.headers, timeout=30, json={
+        "centre_id": centre_id, "centre_name": "Simplon Lille", "title": "Développeur web", "region": "32",
+        "job_family": "M1805", "duration_months": 7, "capacity": 4, "start_date": "2026-11-02"}).json()
+    created = run(["keys", "create", "--role", "centre", "--centre", centre_id, "--name", "Simplon Lille",
+                   "--state-dir", str(stack.state_dir)], stack.env())
+    key = next(line for line in created.stdout.splitlines() if line.startswith("pk_"))
+    ids = [httpx.post(f"{intake}/applications", headers={"Authorization": f"Bearer {key}"}, timeout=30, json={
+        "programme_id": programme["programme_id"], "submitted_at": "2026-10-15T10:00:00+02:00", "candidate": {
+            "first_name": name, "last_name": "M", "email": f"{name.lower()}@example.org", "birth_year": 1999,
+            "gender": "female", "education_level": "4", "qpv": True, "zrr": False, "job_seeker": True,
+            "region": "32"}}).json()["application_id"] for name in ("Nadia", "Awa", "Lina")]
+
+    page = french_page(browser)
+    page.goto(f"{intake}/centre")
+    page.fill("#key", key)
+    page.click("button:has-text('Se connecter')")
+    page.wait_for_url(f"{intake}/centre")
+    assert page.locator("h1").inner_text() == "Vos candidatures et vos sessions"
+    assert page.locator("#waiting tbody tr").count() == 3
+    accessible(page)
+    photographed(page, "centre-applications", tmp_path)
+    page.click(f"tr[data-application='{ids[0]}'] button.admit")  # one by one
+    assert "1 décision enregistrée." in page.inner_text("main")
+    page.check(f"#pick-{ids[1]}")  # and together, with the form below the list
+    page.select_option("#decision", "admitted")
+    page.click("#decide-ticked")
+    assert "1 décision enregistrée." in page.inner_text("main")
+    assert page.locator("#waiting tbody tr").count() == 1
+    assert page.locator("#sessions .places-left").first.inner_text() == "2"
+
+    page.click("header a:has-text('Apprenants et progression')")
+    page.wait_for_url("**/centre/progress/login")  # each service keeps its own session
+    page.fill("#key", key)
+    page.click("button:has-text('Se connecter')")
+    page.wait_for_url(f"{progress}/centre/progress")
+    for _ in range(60):  # progress learns of the admissions from intake's events
+        if page.locator(f"#learners tr[data-application='{ids[1]}']").count():
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    template = page.request.get(f"{progress}/centre/progress/template").text()
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    lines = template.strip().splitlines()
+    rows = [lines[0]] + [line.split(";") for line in lines[1:3]]
+    rows[1][0], rows[1][1], rows[1][2], rows[1][4] = "", ids[0], programme["programme_id"], now
+    rows[2][1], rows[2][2], rows[2][4] = ids[0], programme["programme_id"], now
+    bad = list(rows[2])
+    bad[3] = "attendence"  # one bad line: a misspelt type
+    text = "\n".join([rows[0], *(";".join(r) for r in (rows[1], bad, rows[2]))]) + "\n"
+    page.set_input_files("#file", files=[{"name": "facts.csv", "mimeType": "text/csv", "buffer": text.encode()}])
+    page.click("#check")
+    refused = page.locator("#refusals tbody tr")
+    assert refused.count() == 1 and refused.first.get_attribute("data-line") == "3"
+    assert "colonne type : valeur inconnue" in refused.first.inner_text()
+    assert "rien n'a été enregistré" in page.inner_text("#report")
+    accessible(page)
+    photographed(page, "centre-progress", tmp_path)
+    fixed = "\n".join([rows[0], *(";".join(r) for r in (rows[1], rows[2]))]) + "\n"
+    page.set_input_files("#file", files=[{"name": "facts.csv", "mimeType": "text/csv", "buffer": fixed.encode()}])
+    page.click("#check")
+    assert page.locator("#refusals").count() == 0
+    page.click("#apply")
+    assert "2 appliquées" in page.inner_text("#report-counts")
+    learner = page.locator(f"#learners tr[data-application='{ids[0]}']")
+    assert learner.get_attribute("data-state") == "started" and "7,5" in learner.inner_text()
+    assert page.locator(f"#learners tr[data-application='{ids[1]}']").get_attribute("data-state") == "admitted"
+
+    page.click("header a:has-text('Chiffres clés')")
+    page.wait_for_url("**/centre/figures/login")
+    page.fill("#key", key)
+    page.click("button:has-text('Se connecter')")
+    page.wait_for_url(f"{outcomes}/centre/figures")
+    assert page.locator("h1").inner_text().startswith("Vos chiffres clés")
+    assert page.locator("#centre-figures thead th").nth(2).inner_text() == "Le réseau"
+    accessible(page)
+    photographed(page, "centre-figures", tmp_path)

@@ -10,15 +10,18 @@ import asyncpg
 import pytest
 
 from services.intake import api as intake_api
+from services.intake import pages as intake_pages
 from services.intake.app import create_app as intake_app
 from services.intake.config import IntakeSettings
 from services.outcomes import api as outcomes_api
+from services.outcomes import centre_figures, dashboard
 from services.outcomes import web as outcomes_web
 from services.outcomes.app import create_app as outcomes_app
 from services.outcomes.config import OutcomesSettings
 from services.progress import access as progress_access
 from services.progress import api as progress_api
 from services.progress import imports_api, lrs_api
+from services.progress import pages as progress_pages
 from services.progress.app import create_app as progress_app
 from services.progress.config import ProgressSettings
 from shared.plumbing import auth
@@ -28,12 +31,15 @@ from tests.integration.helpers import eventually, publish, running
 pytestmark = pytest.mark.integration
 CENTRE_A, CENTRE_B = uuid.uuid4(), uuid.uuid4()
 SERVICES = {
-    "intake": (intake_app, IntakeSettings, "services.intake", intake_api.POLICY),
-    "progress": (progress_app, ProgressSettings, "services.progress", progress_access.POLICY),
-    "outcomes": (outcomes_app, OutcomesSettings, "services.outcomes", outcomes_api.POLICY | outcomes_web.POLICY),
+    "intake": (intake_app, IntakeSettings, "services.intake", intake_api.POLICY | intake_pages.POLICY),
+    "progress": (progress_app, ProgressSettings, "services.progress", progress_access.POLICY | progress_pages.POLICY),
+    "outcomes": (outcomes_app, OutcomesSettings, "services.outcomes", outcomes_api.POLICY | outcomes_web.POLICY
+                 | dashboard.POLICY | centre_figures.POLICY),
 }
-ROUTERS = {"intake": [intake_api.router], "progress": [progress_api.router, imports_api.router, lrs_api.router],
-           "outcomes": [outcomes_api.router, outcomes_web.router]}
+ROUTERS = {"intake": [intake_api.router, intake_pages.router],
+           "progress": [progress_api.router, imports_api.router, lrs_api.router, progress_pages.router],
+           "outcomes": [outcomes_api.router, outcomes_web.router, dashboard.router, centre_figures.router]}
+PAGES = ("/staff", "/manager", "/centre")  # a person's pages: a GET without a key goes to the sign-in
 
 
 async def make_keys(dsn: str) -> dict[str, str]:
@@ -147,7 +153,7 @@ async def test_r12_every_route_refuses_missing_bad_and_wrong_keys_and_changes_no
             for who in (None, "revoked", "expired", "pk_unknown"):
                 token = tokens.get(who, who)
                 r = await client.request(method, url, json=body, headers=header(token), follow_redirects=False)
-                expected = {401, 303} if path.startswith("/staff") and method == "GET" else {401}
+                expected = {401, 303} if path.startswith(PAGES) and method == "GET" else {401}
                 assert r.status_code in expected, f"{method} {path} with {who}: {r.status_code}"
                 ledger["401"] += 1
             for role in ("centre_a", "followup", "manager"):
