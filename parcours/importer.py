@@ -9,6 +9,8 @@ from pathlib import Path
 import httpx
 
 from parcours.keys import auth_headers
+from services.progress import refusal_words
+from shared.i18n import DEFAULT, LANGUAGES, Words, choose
 
 TIMEOUT_SECONDS = 600  # 10,000 lines are applied one by one in a single transaction
 
@@ -30,6 +32,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     progress.add_argument("file", type=Path, metavar="FILE.csv")
     progress.add_argument("--dry-run", action="store_true",
                           help="check every line as a real import would, store nothing")
+    progress.add_argument("--lang", choices=LANGUAGES, default=choose(os.environ.get("PARCOURS_LANG")),
+                          help=f"the language of the report (default {DEFAULT}, or PARCOURS_LANG)")
     progress.add_argument("--progress-url", default=default_progress_url(),
                           help="(default $PARCOURS_PROGRESS_URL or http://127.0.0.1:8002)")
     return imp
@@ -52,24 +56,32 @@ def run_import(args) -> int:
         print(f"parcours import: {args.file} was not imported: {_detail(r)}")
         return 2
     report = r.json()
-    for line in format_report(report, str(args.file)):
+    for line in format_report(report, str(args.file), Words(args.lang)):
         print(line)
     return 1 if report["refused"] else 0
 
 
-def format_report(report: dict, name: str) -> list[str]:
-    """One line per line of the file not applied, then the totals."""
+def format_report(report: dict, name: str, w: Words | None = None) -> list[str]:
+    """One line per line of the file not applied (why, in words, with the code for a script), then
+    the totals."""
+    w = w or Words()
+    reasons = {r["line"]: "; ".join(r["reasons"]) for r in refusal_words.refused_lines(w, report)}
     lines = []
     for r in report["results"]:
         if r["result"] == "duplicate":
-            lines.append(f"line {r['line']}: duplicate (event_id {r['event_id']} was already applied)")
+            lines.append(w._("line %(line)s: already recorded (event_id %(event_id)s)", line=r["line"],
+                             event_id=r["event_id"]))
         elif r["result"] == "refused":
-            errors = "; ".join(f"{e['field'] or 'line'}: {e['message']}" for e in r.get("errors") or ())
-            lines.append(f"line {r['line']}: refused ({r['code']}) {errors or r['error']}")
-    verb = "would be applied" if report["dry_run"] else "applied"
-    count = f"{report['lines']} line" + ("" if report["lines"] == 1 else "s")
-    lines.append(f"{name}: {count}, {report['applied']} {verb}, {report['duplicate']} duplicate, "
-                 f"{report['refused']} refused" + (" (dry run: nothing was stored)" if report["dry_run"] else ""))
+            lines.append(w._("line %(line)s: refused (%(code)s) %(why)s", line=r["line"], code=r["code"],
+                             why=reasons[r["line"]]))
+    counts = {"name": name, "count": w.n_("%(n)s line", "%(n)s lines", report["lines"]),
+              "applied": report["applied"], "duplicate": report["duplicate"], "refused": report["refused"]}
+    if report["dry_run"]:
+        lines.append(w._("%(name)s: %(count)s, %(applied)s to apply, %(duplicate)s already recorded, %(refused)s "
+                         "refused (dry run: nothing was stored)", **counts))
+    else:
+        lines.append(w._("%(name)s: %(count)s, %(applied)s applied, %(duplicate)s already recorded, %(refused)s "
+                         "refused", **counts))
     return lines
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.progress import csv_import, statements_store, store
+from services.progress import csv_import, refusal_words, statements_store, store
 from services.progress.imports_api import csv_report
 from shared.contracts.labels import N_
 from shared.plumbing import auth
@@ -33,31 +33,6 @@ router = APIRouter(prefix="/centre/progress", include_in_schema=False,
                    dependencies=[Depends(SIGN_IN.session), Depends(auth.guard(POLICY))])
 templates = page_templates("services.progress", SIGN_IN.context)
 MAX_UPLOAD = 5 * 1024 * 1024  # a month of a large centre's attendance is well under 1 MB
-# Why a line or a statement was refused or waits, in words (the API's codes).
-WHY = {
-    "not_admitted": N_("no admitted application of this programme has this id"),
-    "invalid_transition": N_("this fact does not follow the learner's current state"),
-    "out_of_order": N_("this fact is dated before the learner's start or after the exit"),
-    "ambiguous_enrolment": N_("the learner has several enrolments in this programme: name the enrolment"),
-    "forbidden": N_("this programme is not one of yours"),
-    "conflict": N_("this event_id was already used for another fact"),
-    "refused": N_("refused"),
-    "unmappable": N_("the statement does not name a learner Parcours knows (map the LMS account)"),
-    "unknown_verb": N_("this verb is not a training fact"),
-}
-# A cell that could not be read, by pydantic's or the CSV reader's type of error.
-CELL = {
-    "missing": N_("missing value"),
-    "literal_error": N_("unknown value"),
-    "uuid_parsing": N_("not a valid identifier (UUID)"), "uuid_type": N_("not a valid identifier (UUID)"),
-    "csv_date": N_("unreadable date (use 2020-03-02, 02/03/2020 or 02/03/2020 17:30)"),
-    "float_parsing": N_("not a number"), "greater_than": N_("number too small"),
-    "less_than_equal": N_("number too large"), "string_too_long": N_("text too long"),
-}
-COLUMNS = {"learner_id", "application_id", "enrolment_id", "programme_id", "type", "occurred_at", "hours",
-           "milestone", "reason", "exit_reason", "dropout_cause", "event_id", "transfer_to_programme_id"}
-
-
 def _pool(request: Request):
     return request.app.state.runtime.pool
 
@@ -92,7 +67,7 @@ async def _home(request: Request, status_code: int = 200, report: dict | None = 
     w = words_of(request)
     return templates.TemplateResponse(request, "centre_progress.html", {
         "learners": learners, "waiting": [_statement(w, s) for s in waiting], "report": report,
-        "refusals": _refusals(w, report) if report else [], "error": error, "file_text": file_text,
+        "refusals": refusal_words.refused_lines(w, report) if report else [], "error": error, "file_text": file_text,
         "intake_url": request.app.state.settings.intake_page_url,
         "outcomes_url": request.app.state.settings.outcomes_page_url,
     }, status_code=status_code)
@@ -104,30 +79,7 @@ def _statement(w, row: dict) -> dict:
     actor = statement.get("actor") or {}
     who = (actor.get("account") or {}).get("name") or actor.get("mbox_sha1sum") or "—"
     return {"statement_id": row["statement_id"], "stored_at": row["stored_at"], "verb": verb, "who": who,
-            "why": w._(WHY[row["code"]]) if row["code"] in WHY else (row["reason"] or row["code"] or "—")}
-
-
-def _refusals(w, report: dict) -> list[dict]:
-    """Each refused line with why, in words: the cells that could not be read, or the rule it broke."""
-    shown = []
-    for result in report["results"]:
-        if result["result"] != "refused":
-            continue
-        if result.get("errors"):
-            reasons = [_cell(w, e) for e in result["errors"]]
-        else:
-            code = result.get("code") or "refused"
-            reasons = [w._(WHY[code]) if code in WHY else result.get("error") or code]
-        shown.append({"line": result["line"], "reasons": reasons})
-    return shown
-
-
-def _cell(w, error: dict) -> str:
-    field = str(error.get("field") or (error.get("loc") or [""])[-1])
-    problem = w._(CELL[error.get("type")]) if error.get("type") in CELL else error.get("message") or error.get("msg")
-    if field in COLUMNS:
-        return w._("column %(column)s: %(problem)s", column=field, problem=problem)
-    return str(problem)
+            "why": refusal_words.why(w, row["code"], row["reason"])}
 
 
 @router.get("/template")

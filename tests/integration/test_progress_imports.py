@@ -324,7 +324,8 @@ async def test_the_import_command(app, kafka, dsn, tmp_path, capsys):
         facts_after_dry = await stored(dsn, learner)
         good = tmp_path / "good.csv"
         good.write_text(f"learner_id,programme_id,type,occurred_at\n{learner},{programme},started,2020-03-02\n")
-        real = await asyncio.to_thread(importer.run_import, import_args(str(good), "--progress-url", url))
+        real = await asyncio.to_thread(importer.run_import, import_args(str(good), "--progress-url", url,
+                                                                         "--lang", "en"))
         real_out = capsys.readouterr().out
         missing = await asyncio.to_thread(importer.run_import, import_args(str(tmp_path / "nope.csv")))
         missing_out = capsys.readouterr().out
@@ -333,11 +334,12 @@ async def test_the_import_command(app, kafka, dsn, tmp_path, capsys):
 
     assert dry == 1 and facts_after_dry == (0, 0)
     printed = dry_out.splitlines()
-    assert printed[0].startswith("line 5: refused (invalid) hours: ")
-    assert [p.split(":")[0] for p in printed[:-1]] == [f"line {n}" for n in (5, 6, 7, 9, 10, 11, 12)]
-    assert printed[-1] == (f"{mixed}: 10 lines, 3 would be applied, 1 duplicate, 6 refused "
-                           "(dry run: nothing was stored)")
-    assert real == 0 and real_out == f"{good}: 1 line, 1 applied, 0 duplicate, 0 refused\n"
+    # In French by default (issue 18), with the code beside the words for a script.
+    assert printed[0].startswith("ligne 5 : refusée (invalid) colonne hours : "), printed[0]
+    assert [p.split(" :")[0] for p in printed[:-1]] == [f"ligne {n}" for n in (5, 6, 7, 9, 10, 11, 12)]
+    assert printed[-1] == (f"{mixed} : 10 lignes, 3 à appliquer, 1 déjà enregistrée(s), 6 refusée(s) "
+                           "(essai : rien n'a été enregistré)")
+    assert real == 0 and real_out == f"{good}: 1 line, 1 applied, 0 already recorded, 0 refused\n"
     assert await stored(dsn, learner) == (1, 1)
     assert missing == 2 and "cannot read" in missing_out
     assert unreachable == 2 and "cannot reach the progress service" in unreachable_out
