@@ -10,6 +10,7 @@ import httpx
 from parcours.keys import auth_headers
 from services.outcomes import report_files
 from services.outcomes.report_files import format_csv
+from shared.contracts import labels
 from shared.i18n import Words
 
 
@@ -126,18 +127,22 @@ def _network(base: str, args) -> int:
     if args.format == "json":
         print(json.dumps(figures, indent=2, sort_keys=True))
         return 0
-    w = Words("en")  # the network's own figures are not yet in the catalogue
+    w = Words(args.lang)
     modes, since = figures["mode_changes"], figures["since_launch"]
-    lines = [f"The network in {figures['year']}", "", "  Target jobs (learners trained or in training):"]
-    lines += [f"    {rank}. {job['job_family']:<6} {str(job.get('label') or '')[:40]:<40} {job['learners']!s:>7}"
-              for rank, job in enumerate(figures["target_jobs"], start=1)]
-    lines += ["", f"  Programmes running: {modes['programmes']}; delivery mode changed during the year: "
-                  f"{modes['changed']} ({_pct(modes['share_changed'], w).strip()}), back to their usual mode by "
-                  f"31 December: {modes['back_by_31_december']} ({_pct(modes['share_back'], w).strip()})",
-              f"  People trained since {since['first_year']}: {since['people_trained']}",
-              "  Positive exit rate (gen_2020) by exit cohort:"]
+    lines = [w._("The network in %(year)s", year=figures["year"]), "",
+             "  " + w._("Target jobs (learners trained or in training):")]
+    lines += [f"    {rank}. {job['job_family']:<6} {w.label(labels.JOB_FAMILY, job['job_family'])[:40]:<40} "
+              f"{w.number(job['learners']):>7}" for rank, job in enumerate(figures["target_jobs"], start=1)]
+    lines += ["", "  " + w._("Programmes running: %(running)s; delivery mode changed during the year: %(changed)s "
+                             "(%(share)s), back to their usual mode by 31 December: %(back)s (%(share_back)s)",
+                             running=w.number(modes["programmes"]), changed=w.number(modes["changed"]),
+                             share=_pct(modes["share_changed"], w).strip(), back=w.number(modes["back_by_31_december"]),
+                             share_back=_pct(modes["share_back"], w).strip()),
+              "  " + w._("People trained since %(year)s: %(n)s", year=since["first_year"],
+                         n=w.number(since["people_trained"])),
+              "  " + w._("Positive exit rate (GEN 2020 definition) by exit cohort:")]
     lines += [f"    {row['year']}: {_pct(row, w)}" for row in since["positive_exit_rate_by_year"]]
-    lines.append(f"    all cohorts: {_pct(since['positive_exit_rate_pooled'], w)}")
+    lines.append("    " + w._("all cohorts: %(rate)s", rate=_pct(since["positive_exit_rate_pooled"], w)))
     print("\n".join(lines))
     return 0
 
