@@ -38,6 +38,7 @@ SIGN_IN = SignIn(cookie="parcours_centre_intake", homes={"centre": "/centre"}, l
 router = APIRouter(prefix="/centre", include_in_schema=False,
                    dependencies=[Depends(SIGN_IN.session), Depends(auth.guard(POLICY))])
 templates = page_templates("services.intake", SIGN_IN.context)
+SIGN_IN.mount(router, templates)
 WAITING = ("submitted", "screened")  # the applications a centre has still to decide on
 # The decisions a page offers, and the reasons a rejection may give (the API takes any reason code).
 DECISIONS = {"admitted": N_("admit"), "waitlisted": N_("waitlist"), "rejected": N_("reject"),
@@ -55,21 +56,6 @@ REFUSALS = {"capacity_reached": N_("the session is full: waitlist the candidate 
 
 def _pool(request: Request):
     return request.app.state.runtime.pool
-
-
-@router.get("/login", response_class=HTMLResponse)
-async def login_page(request: Request):
-    return await SIGN_IN.page(request, templates)
-
-
-@router.post("/login")
-async def login(request: Request):
-    return await SIGN_IN.login(request, templates)
-
-
-@router.post("/logout")
-async def logout(request: Request):
-    return await SIGN_IN.logout(request)
 
 
 @router.get("", response_class=HTMLResponse)

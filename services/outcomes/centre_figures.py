@@ -27,24 +27,10 @@ SIGN_IN = SignIn(cookie="parcours_centre_outcomes", homes={"centre": "/centre/fi
 router = APIRouter(prefix="/centre/figures", include_in_schema=False,
                    dependencies=[Depends(SIGN_IN.session), Depends(auth.guard(POLICY))])
 templates = page_templates("services.outcomes", SIGN_IN.context)
+SIGN_IN.mount(router, templates)
 # The counts a centre reads beside the rates.
 COUNTS = ("applications_submitted", "applications_admitted", "learners_trained_or_in_training", "exits_total",
           "followups_in_scope", "outcomes_recorded")
-
-
-@router.get("/login", response_class=HTMLResponse)
-async def login_page(request: Request):
-    return await SIGN_IN.page(request, templates)
-
-
-@router.post("/login")
-async def login(request: Request):
-    return await SIGN_IN.login(request, templates)
-
-
-@router.post("/logout")
-async def logout(request: Request):
-    return await SIGN_IN.logout(request)
 
 
 @router.get("", response_class=HTMLResponse)

@@ -47,6 +47,7 @@ session_context = SIGN_IN.context
 router = APIRouter(prefix="/staff", include_in_schema=False,
                    dependencies=[Depends(signed_in), Depends(auth.guard(POLICY))])
 templates = page_templates("services.outcomes", session_context)
+SIGN_IN.mount(router, templates)
 
 # The worklist's filter: the open ones first, then each status, then all (words in the catalogue).
 STATUS_CHOICES = {"open": N_("due, attempted or overdue"), **{s: labels.FOLLOWUP_STATUS[s] for s in (
@@ -74,21 +75,6 @@ def _pool(request: Request):
 
 def _message(request: Request, text: str, status_code: int) -> HTMLResponse:
     return message(request, text, status_code, "/staff")
-
-
-@router.get("/login", response_class=HTMLResponse)
-async def login_page(request: Request):
-    return await SIGN_IN.page(request, templates)
-
-
-@router.post("/login")
-async def login(request: Request):
-    return await SIGN_IN.login(request, templates)
-
-
-@router.post("/logout")
-async def logout(request: Request):
-    return await SIGN_IN.logout(request)
 
 
 @router.get("", response_class=HTMLResponse)

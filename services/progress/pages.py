@@ -32,24 +32,10 @@ SIGN_IN = SignIn(cookie="parcours_centre_progress", homes={"centre": "/centre/pr
 router = APIRouter(prefix="/centre/progress", include_in_schema=False,
                    dependencies=[Depends(SIGN_IN.session), Depends(auth.guard(POLICY))])
 templates = page_templates("services.progress", SIGN_IN.context)
+SIGN_IN.mount(router, templates)
 MAX_UPLOAD = 5 * 1024 * 1024  # a month of a large centre's attendance is well under 1 MB
 def _pool(request: Request):
     return request.app.state.runtime.pool
-
-
-@router.get("/login", response_class=HTMLResponse)
-async def login_page(request: Request):
-    return await SIGN_IN.page(request, templates)
-
-
-@router.post("/login")
-async def login(request: Request):
-    return await SIGN_IN.login(request, templates)
-
-
-@router.post("/logout")
-async def logout(request: Request):
-    return await SIGN_IN.logout(request)
 
 
 @router.get("", response_class=HTMLResponse)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from html import escape
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
@@ -91,6 +91,22 @@ class SignIn:
         for legacy in self.legacy_cookies:
             response.delete_cookie(legacy, path="/staff")
         return response
+
+    def mount(self, router: APIRouter, templates: Jinja2Templates) -> None:
+        """The sign-in page, its form and the sign-out, on the router of the pages they open
+        (the router's prefix is the login path's folder)."""
+        async def login_page(request: Request):
+            return await self.page(request, templates)
+
+        async def login(request: Request):
+            return await self.login(request, templates)
+
+        async def logout(request: Request):
+            return await self.logout(request)
+
+        router.add_api_route("/login", login_page, methods=["GET"], response_class=HTMLResponse)
+        router.add_api_route("/login", login, methods=["POST"])
+        router.add_api_route("/logout", logout, methods=["POST"])
 
     async def logout(self, request: Request):
         """End the session (it no longer opens anything, even with the cookie kept) and clear the cookie."""
