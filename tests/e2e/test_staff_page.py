@@ -246,6 +246,7 @@ def test_html_report_opens_offline_with_its_charts(stack, browser, tmp_path):
     assert page.locator("#funnel svg path").count() > 5  # bars drawn
     text = page.inner_text("body")
     assert "Candidatures déposées" in text and "Par région" in text
+    accessible(page)
     shot = tmp_path / "report.png"
     page.screenshot(path=str(shot), full_page=True)
     assert png_size(shot)[1] > 1500 and shot.stat().st_size > 30_000
@@ -295,6 +296,8 @@ def test_a_centre_decides_two_applications_fixes_a_spreadsheet_and_sees_its_lear
 
     page = french_page(browser)
     page.goto(f"{intake}/centre")
+    assert page.url.endswith("/centre/login") and page.locator("h1").inner_text() == "Se connecter"
+    accessible(page)
     page.fill("#key", key)
     page.click("button:has-text('Se connecter')")
     page.wait_for_url(f"{intake}/centre")
@@ -342,7 +345,9 @@ def test_a_centre_decides_two_applications_fixes_a_spreadsheet_and_sees_its_lear
     page.set_input_files("#file", files=[{"name": "facts.csv", "mimeType": "text/csv", "buffer": fixed.encode()}])
     page.click("#check")
     assert page.locator("#refusals").count() == 0
-    page.click("#apply")
+    page.focus("#apply")  # applied from the keyboard
+    page.keyboard.press("Enter")
+    page.wait_for_load_state()
     assert "2 appliquées" in page.inner_text("#report-counts")
     learner = page.locator(f"#learners tr[data-application='{ids[0]}']")
     assert learner.get_attribute("data-state") == "started" and "7,5" in learner.inner_text()
