@@ -346,8 +346,8 @@ def test_a_centre_decides_two_applications_fixes_a_spreadsheet_and_sees_its_lear
     page.click("#check")
     assert page.locator("#refusals").count() == 0
     page.focus("#apply")  # applied from the keyboard
-    page.keyboard.press("Enter")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     assert "2 appliquées" in page.inner_text("#report-counts")
     learner = page.locator(f"#learners tr[data-application='{ids[0]}']")
     assert learner.get_attribute("data-state") == "started" and "7,5" in learner.inner_text()
