@@ -230,8 +230,11 @@ def run_up(state_dir: Path, ports: dict[str, int], kafka_port: int | None,
         say("ready")
         o, i = stack.ports["outcomes"], stack.ports["intake"]
         say(f"  API docs:      http://127.0.0.1:{i}/docs (and :{stack.ports['progress']}/docs, :{o}/docs)")
-        say(f"  follow-up:     http://127.0.0.1:{o}/staff (the staff worklist page)")
-        say(f"  key figures:   http://127.0.0.1:{o}/key-figures?year=2020")
+        say(f"  follow-up:     http://127.0.0.1:{o}/staff (the staff worklist page, a followup key)")
+        say(f"  managers:      http://127.0.0.1:{o}/manager (the key figures' dashboard, a manager key)")
+        say(f"  centres:       http://127.0.0.1:{i}/centre (a centre's space, its centre key)")
+        say(f"  key figures:   http://127.0.0.1:{o}/key-figures?year=2020 (JSON)")
+        say(f"  LMS (xAPI):    http://127.0.0.1:{stack.ports['progress']}/xapi/ (a centre key, HTTP Basic)")
         say(f"  metrics:       http://127.0.0.1:{i}/metrics (each service)")
         say(f"  logs:          {stack.state_dir / 'logs'}")
         say("  try:           parcours simulate --year 2020 --scale 0.05 --seed 1 --truth truth.json")
