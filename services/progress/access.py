@@ -14,6 +14,8 @@ POLICY: auth.Policy = {
     ("GET", "/facts/csv/template"): ANY, ("POST", "/xapi/statements"): ("centre",),
     ("PUT", "/xapi/statements"): ("centre",), ("GET", "/xapi/statements"): ("centre",),
     ("GET", "/xapi/attention"): ("centre",), ("GET", "/xapi/about"): auth.PUBLIC,
+    # xAPI: an LRS answers HEAD as it would GET, without the body (lrs_api strips it).
+    ("HEAD", "/xapi/statements"): ("centre",), ("HEAD", "/xapi/about"): auth.PUBLIC,
     ("PUT", "/xapi/accounts"): ("centre",),
     ("GET", "/enrolments/{learner_id}/{programme_id}"): ("centre",), ("GET", "/enrolments/summary"): ("manager",),
     ("GET", "/enrolments/{enrolment_id}"): ("centre",),

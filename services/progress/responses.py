@@ -106,8 +106,9 @@ class StatementIds(RootModel[list[str]]):
 
 
 class StatementResult(BaseModel):
-    """A page of statements, oldest first; `more` is the next page's address, empty at the end.
-    (Asked by statementId or voidedStatementId, the answer is that one statement.)"""
+    """A page of statements, the latest stored first (the oldest with ascending=true); `more` is the
+    next page's address, empty at the end. (Asked by statementId or voidedStatementId, the answer
+    is that one statement.)"""
 
     statements: list[dict[str, Any]]
     more: str

@@ -45,7 +45,7 @@ def checked(statements: list, put_id: str | None = None) -> list[dict]:
         except lrs.StatementInvalid as exc:
             raise BadStatement(str(exc)) from None
         sid = statement.get("id")
-        if put_id is not None and sid not in (None, put_id):
+        if put_id is not None and sid is not None and sid.lower() != put_id.lower():
             raise BadStatement(f"{where}.id differs from the statementId asked for")
         if sid is not None:
             if sid.lower() in seen:
@@ -65,7 +65,10 @@ async def store(pool, principal: auth.Principal, statements: list[dict], put_id:
         new = []
         for statement, sid in zip(statements, ids, strict=True):
             if uuid.UUID(sid) in known:
-                if not lrs.same_statement(known[uuid.UUID(sid)], statement):
+                kept, centre_id = known[uuid.UUID(sid)]
+                # An id is the LRS's, not the centre's: another centre's id is a conflict whatever the
+                # content, so that "the same again" never answers for a statement kept for another.
+                if centre_id != principal.centre_id or not lrs.same_statement(kept, statement):
                     raise StatementConflict(f"statement {sid} is already kept with other content")
                 continue
             new.append(lrs.kept(statement, sid, now, authority))

@@ -8,18 +8,43 @@ INSERT INTO xapi_statements (statement_id, centre_id, statement, stored_at, verb
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[], $4::timestamptz[], $5::text[], $6::text[], $7::text[],
                      $8::text[], $9::uuid[])
 """
-EXISTING = "SELECT statement_id, statement FROM xapi_statements WHERE statement_id = ANY($1::uuid[])"
+EXISTING = "SELECT statement_id, statement, centre_id FROM xapi_statements WHERE statement_id = ANY($1::uuid[])"
 GET = "SELECT statement, centre_id, voided_by FROM xapi_statements WHERE statement_id = $1"
 VOID = "UPDATE xapi_statements SET voided_by = $2 WHERE statement_id = $1 AND voided_by IS NULL"
-# The centre's statements, by the moment stored, for the filtered and paged GET.
-LIST = """
-SELECT statement_id, statement, stored_at FROM xapi_statements
-WHERE ($1::uuid IS NULL OR centre_id = $1) AND voided_by IS NULL
-  AND ($2::text IS NULL OR verb = $2)
-  AND ($3::timestamptz IS NULL OR stored_at > $3) AND ($4::timestamptz IS NULL OR stored_at <= $4)
-  AND ($5::timestamptz IS NULL OR (stored_at, statement_id) > ($5, $6::uuid))
-ORDER BY stored_at, statement_id LIMIT $7
+# A page of the centre's statements (admin: all), voided ones left out, by the moment stored and
+# then the id, ascending or descending. $1 centre, $2 since (excluded), $3 until (included), $4 and
+# $5 the last of the previous page, $6 how many.
+PAGE = """
+SELECT s.statement_id, s.statement, s.stored_at FROM xapi_statements s {matched}
+WHERE ($1::uuid IS NULL OR s.centre_id = $1) AND s.voided_by IS NULL
+  AND ($2::timestamptz IS NULL OR s.stored_at > $2) AND ($3::timestamptz IS NULL OR s.stored_at <= $3)
+  AND ($4::timestamptz IS NULL OR (s.stored_at, s.statement_id) {beyond} ($4, $5::uuid))
+ORDER BY s.stored_at {order}, s.statement_id {order} LIMIT $6
 """
+# The statements a filter matches: $7 the verb, $8 and $9 where the agent and the activity may stand
+# (JSON containment patterns, any of them), $10 the registration's; then, again and again, those
+# whose object is a StatementRef to one matched (Communication 2.1.4: a statement referring to a
+# match matches, the voiding statement of a voided one too). Voided ones match, to be referred to.
+MATCHED = """
+WITH RECURSIVE matched(statement_id) AS (
+    SELECT statement_id FROM xapi_statements
+    WHERE ($1::uuid IS NULL OR centre_id = $1) AND ($7::text IS NULL OR verb = $7)
+      AND ($8::jsonb[] IS NULL OR statement_id IN (
+          SELECT x.statement_id FROM unnest($8::jsonb[]) AS p(pattern)
+          JOIN xapi_statements x ON x.statement @> p.pattern))
+      AND ($9::jsonb[] IS NULL OR statement_id IN (
+          SELECT x.statement_id FROM unnest($9::jsonb[]) AS p(pattern)
+          JOIN xapi_statements x ON x.statement @> p.pattern))
+      AND ($10::jsonb IS NULL OR statement @> $10)
+  UNION
+    SELECT r.statement_id FROM matched m JOIN xapi_statements r
+      ON r.statement #>> '{object,objectType}' = 'StatementRef' AND r.statement #>> '{object,id}' = m.statement_id::text
+    WHERE $1::uuid IS NULL OR r.centre_id = $1
+)
+"""
+PAGES = {(filtered, ascending): (MATCHED if filtered else "") + PAGE.format(
+    matched="JOIN matched USING (statement_id)" if filtered else "", beyond=">" if ascending else "<",
+    order="ASC" if ascending else "DESC") for filtered in (False, True) for ascending in (False, True)}
 ATTENTION = """
 SELECT statement_id, stored_at, code, reason, statement FROM xapi_statements
 WHERE status = 'attention' AND ($1::uuid IS NULL OR centre_id = $1)
@@ -46,8 +71,8 @@ async def insert(conn, rows: list[tuple]) -> None:
 
 
 async def existing(conn, ids: list) -> dict:
-    """statement_id -> statement, of these ids already kept."""
-    return {r["statement_id"]: r["statement"] for r in await conn.fetch(EXISTING, ids)}
+    """statement_id -> (statement, centre_id), of these ids already kept."""
+    return {r["statement_id"]: (r["statement"], r["centre_id"]) for r in await conn.fetch(EXISTING, ids)}
 
 
 async def get(conn, statement_id) -> dict | None:
@@ -59,9 +84,15 @@ async def void(conn, statement_id, by) -> bool:
     return (await conn.execute(VOID, statement_id, by)).split()[-1] == "1"
 
 
-async def listed(conn, centre_id, verb, since, until, after: tuple | None, limit: int) -> list[dict]:
-    rows = await conn.fetch(LIST, centre_id, verb, since, until, *(after or (None, None)), limit)
-    return [dict(r) for r in rows]
+async def listed(conn, centre_id, *, since=None, until=None, after: tuple | None = None, limit: int,
+                 ascending: bool = False, verb: str | None = None, agent: list[dict] | None = None,
+                 activity: list[dict] | None = None, registration: dict | None = None) -> list[dict]:
+    """A page of statements; agent and activity are the patterns one of which a match contains."""
+    filtered = any(f is not None for f in (verb, agent, activity, registration))
+    args = [centre_id, since, until, *(after or (None, None)), limit]
+    if filtered:
+        args += [verb, agent, activity, registration]
+    return [dict(r) for r in await conn.fetch(PAGES[filtered, ascending], *args)]
 
 
 async def attention(conn, centre_id, limit: int) -> list[dict]:
