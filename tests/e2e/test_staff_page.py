@@ -275,7 +275,8 @@ def test_a_published_report_prints_again_byte_for_byte_and_its_changes_are_expla
     assert hashlib.sha256(first.read_bytes()).hexdigest() == digest
     assert diff.returncode == 0 and "outcomes recorded: 1" in diff.stdout, diff.stdout
     network = run(["report", "--network", "--year", str(year)], stack.env())
-    assert network.returncode == 0 and "Métiers visés" in network.stdout and "1. M1805" in network.stdout, network.stdout
+    assert network.returncode == 0, network.stdout
+    assert "Métiers visés" in network.stdout and "1. M1805" in network.stdout, network.stdout
 
 
 def test_a_centre_decides_two_applications_fixes_a_spreadsheet_and_sees_its_learners(stack, browser, tmp_path):

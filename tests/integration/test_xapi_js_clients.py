@@ -7,6 +7,7 @@ refused with a user the LRS does not know; what each concluded is what really ha
 The libraries are pinned in tests/xapi_clients/package-lock.json and installed there by `npm ci` the
 first time (Node.js and npm are required: without them these tests fail, they do not skip)."""
 
+# ruff: noqa: F811 -- `stack` is xapi_setup's fixture, imported and then named by the tests.
 from __future__ import annotations
 
 import asyncio
@@ -20,44 +21,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.progress.app import create_app
-from services.progress.config import ProgressSettings
-from tests.integration import factories as f
-from tests.integration.helpers import eventually, publish, running
-from tests.integration.test_access import CENTRE_A, key_id_of, make_keys
+from tests.integration.helpers import running
 from tests.integration.test_progress_imports import serving
+from tests.integration.xapi_setup import VERSION, admitted_to_centre_a, scenario, stack  # noqa: F401
 
 pytestmark = pytest.mark.integration
 CLIENTS_DIR = Path(__file__).resolve().parents[1] / "xapi_clients"
-ADL = "http://adlnet.gov/expapi/verbs/"
-PROGRAMME_ID = "https://parcours.example/xapi/programme_id"
-VERSION = {"X-Experience-API-Version": "1.0.3"}
-
-
-def statement(application, programme, verb: str, at: str, course: bool = False, hours: str | None = None,
-              statement_id: str | None = None) -> dict:
-    definition = {"type": "http://adlnet.gov/expapi/activities/course"} if course else {"name": {"fr-FR": "SQL"}}
-    body = {"actor": {"objectType": "Agent", "account": {"homePage": "https://lms.example", "name": str(application)}},
-            "verb": {"id": ADL + verb}, "timestamp": at,
-            "object": {"objectType": "Activity", "id": "https://lms.example/course", "definition": definition},
-            "context": {"extensions": {PROGRAMME_ID: str(programme)}}}
-    if hours:
-        body["result"] = {"duration": hours}
-    if statement_id:
-        body["id"] = statement_id
-    return body
-
-
-def scenario(application, programme) -> dict:
-    """The statements of the scenario: 1 start, 50 hours in one batch, 2 hours without id (52 h)."""
-    return {
-        "started": statement(application, programme, "initialized", "2020-03-02T09:00:00+01:00", course=True,
-                             statement_id=str(uuid.uuid4())),
-        "batch": [statement(application, programme, "attended", f"2020-03-{day:02d}T17:00:00+01:00", hours="PT1H")
-                  for day in range(3, 28) for _ in range(2)],
-        "no_id": statement(application, programme, "attended", "2020-03-30T17:00:00+02:00", hours="PT2H"),
-        "refused": statement(application, programme, "attended", "2020-03-31T17:00:00+02:00", hours="PT1H"),
-    }
 
 
 @pytest.fixture(scope="session")
@@ -89,14 +58,6 @@ def drive(node: str, client: str, url: str, user: str, password: str, statements
     return json.loads(done.stdout.splitlines()[-1])
 
 
-@pytest.fixture
-def stack(new_database, kafka, monkeypatch):
-    monkeypatch.setenv("PARCOURS_AUTH_REQUIRED", "true")
-    dsn = new_database("services.progress")
-    return create_app(ProgressSettings(database_url=dsn, kafka_bootstrap_servers=kafka, auth_required=True,
-                                       consumer_batch_timeout_ms=50)), dsn
-
-
 # What each library sends a statement with an id by: TinCanJS PUTs it (204, no body), the others POST it.
 SINGLE = {"tincanjs": 204, "xapi": 200, "adl": 200}
 
@@ -105,20 +66,10 @@ SINGLE = {"tincanjs": 204, "xapi": 200, "adl": 200}
 async def test_a_js_client_sends_one_statement_a_batch_the_same_twice_and_one_without_id(
         client, stack, kafka, node_clients, tmp_path):
     app, dsn = stack
-    keys = await make_keys(dsn)
-    key_id = await key_id_of(dsn, "centre_a")
-    learner, programme, application = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    programme_event = f.programme(programme)
-    programme_event = programme_event.model_copy(update={"data": programme_event.data.model_copy(
-        update={"centre_id": CENTRE_A})})
-    statements = scenario(application, programme)
-    admin = {"Authorization": f"Bearer {keys['admin']}"}
     async with running(app) as client_, serving(app) as url:
-        await publish(kafka, [programme_event, f.admitted(learner, programme, application)])
-
-        async def enrolled():
-            return (await client_.get(f"/enrolments/{application}", headers=admin)).status_code == 200
-        await eventually(enrolled)
+        keys, key_id, programme, application = await admitted_to_centre_a(client_, kafka, dsn)
+        statements = scenario(application, programme)
+        admin = {"Authorization": f"Bearer {keys['admin']}"}
         said = await asyncio.to_thread(drive, node_clients, client, url, key_id, keys["centre_a"], statements,
                                        tmp_path)
         centre = httpx.BasicAuth(key_id, keys["centre_a"])

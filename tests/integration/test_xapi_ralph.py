@@ -6,6 +6,7 @@ exit status, and `ralph read -b lrs` (paged by the door's `more`) reads the stat
 Ralph 5 pins click below 8.2.1 and importlib-metadata below 8.6, which the project's dev tools do not
 share: it lives in a venv of its own, built under .cache/ the first time (a few seconds, about 40 MB)."""
 
+# ruff: noqa: F811 -- `stack` is xapi_setup's fixture, imported and then named by the tests.
 from __future__ import annotations
 
 import asyncio
@@ -20,25 +21,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.progress.app import create_app
-from services.progress.config import ProgressSettings
-from tests.integration import factories as f
-from tests.integration.helpers import eventually, publish, running
-from tests.integration.test_access import CENTRE_A, key_id_of, make_keys
+from tests.integration.helpers import running
 from tests.integration.test_progress_imports import serving
-from tests.integration.test_xapi_js_clients import VERSION, scenario
+from tests.integration.xapi_setup import VERSION, admitted_to_centre_a, scenario, stack  # noqa: F401
 
 pytestmark = pytest.mark.integration
 RALPH = "ralph-malph[cli,backend-lrs]==5.1.0"
 VENV = Path(__file__).resolve().parents[2] / ".cache" / "xapi-clients" / "ralph-malph-5.1.0"
-
-
-@pytest.fixture
-def stack(new_database, kafka, monkeypatch):
-    monkeypatch.setenv("PARCOURS_AUTH_REQUIRED", "true")
-    dsn = new_database("services.progress")
-    return create_app(ProgressSettings(database_url=dsn, kafka_bootstrap_servers=kafka, auth_required=True,
-                                       consumer_batch_timeout_ms=50)), dsn
 
 
 @pytest.fixture(scope="session")
@@ -76,20 +65,10 @@ def lrs(url: str, user: str, password: str) -> list[str]:
 
 async def test_ralph_writes_one_statement_a_batch_the_same_twice_and_one_without_id(stack, kafka, ralph, tmp_path):
     app, dsn = stack
-    keys = await make_keys(dsn)
-    key_id = await key_id_of(dsn, "centre_a")
-    learner, programme, application = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    programme_event = f.programme(programme)
-    programme_event = programme_event.model_copy(update={"data": programme_event.data.model_copy(
-        update={"centre_id": CENTRE_A})})
-    statements = scenario(application, programme)
-    admin = {"Authorization": f"Bearer {keys['admin']}"}
     async with running(app) as client, serving(app) as url:
-        await publish(kafka, [programme_event, f.admitted(learner, programme, application)])
-
-        async def enrolled():
-            return (await client.get(f"/enrolments/{application}", headers=admin)).status_code == 200
-        await eventually(enrolled)
+        keys, key_id, programme, application = await admitted_to_centre_a(client, kafka, dsn)
+        statements = scenario(application, programme)
+        admin = {"Authorization": f"Bearer {keys['admin']}"}
         centre = lrs(url, key_id, keys["centre_a"])
 
         def write(lines: list[dict], *options: str) -> subprocess.CompletedProcess:
