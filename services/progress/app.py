@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
-from services.progress import handlers, imports_api, lrs_api, pages
+from services.progress import handlers, imports_api, lrs_api, pages, statements
 from services.progress.api import router
 from services.progress.config import ProgressSettings
 from services.progress.domain import DomainError
 from services.progress.metrics import build_metrics
 from shared.plumbing.http import install_http_basics
+from shared.plumbing.observe import every
 from shared.plumbing.pages import RememberLanguage
 from shared.plumbing.runtime import Runtime
 
@@ -20,7 +24,21 @@ def create_app(settings: ProgressSettings | None = None) -> FastAPI:
     runtime = Runtime(settings, "services.progress", metrics, refresh=metrics.refresh, consumes=handlers.TOPICS,
                       apply=handlers.apply, apply_many=handlers.apply_many, refusals=(DomainError,))
 
-    app = FastAPI(title="Parcours progress", version="1", lifespan=runtime.lifespan,
+    async def retry() -> None:
+        if await statements.retry_due(runtime.pool):
+            runtime.wake_relay()  # the facts they became have events to publish
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await runtime.start()
+        retrying = asyncio.create_task(every(settings.xapi_retry_seconds, "xapi statements retried", retry, metrics))
+        try:
+            yield
+        finally:
+            retrying.cancel()
+            await runtime.stop()
+
+    app = FastAPI(title="Parcours progress", version="1", lifespan=lifespan,
                   description="Enrolments and training facts posted by the centres.")
     app.state.runtime = runtime
     app.state.settings = settings

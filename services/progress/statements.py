@@ -21,6 +21,11 @@ from shared.refusals import Invalid, Missing, Refusal
 # is not a training fact is kept and ignored; the rest would be a fact once fixed (a learner not
 # admitted yet, an actor without an account): it needs attention.
 IGNORED = frozenset({"not_a_fact", "unknown_verb"})
+# Why a statement waits that something arriving later may mend, and so is tried again in the
+# background: an earlier fact of the learner (a start before its attendance), the programme's
+# centre, the admission (also tried at once when it comes: retry_for). A mapping mends `unmappable`
+# (map_accounts tries those); a wrong value never mends itself.
+RETRIED = ("invalid_transition", "out_of_order", "not_admitted", "forbidden", "ambiguous_enrolment")
 
 
 class StatementConflict(Refusal):
@@ -77,6 +82,9 @@ async def store(pool, principal: auth.Principal, statements: list[dict], put_id:
         for kept in new:
             if kept["verb"]["id"] == lrs.VOIDED:
                 await _void(conn, principal, kept)
+        # A start that arrives after the attendance it allows (in this request or an earlier one):
+        # what waits under the same LMS account is tried again at once, in the order of timestamps.
+        await retry_for(conn, sorted({_account(row[2]) for row in rows if row[5] == "applied"} - {None}))
     return ids
 
 
@@ -84,7 +92,21 @@ async def retry_for(conn, application_ids: list) -> int:
     """Apply the statements that waited for these admissions (their actor names the application):
     each as its centre's key would have, in the order of their timestamps (a start before the
     attendance it allows, whatever order they came in). Returns those applied."""
-    waiting = await statements_store.waiting_for(conn, [str(a) for a in application_ids])
+    if not application_ids:
+        return 0
+    return await _retry(conn, await statements_store.waiting_for(conn, [str(a) for a in application_ids]))
+
+
+async def retry_due(pool, limit: int = 500) -> int:
+    """One background pass: the waiting statements whose turn has come (RETRIED), tried again in the
+    order of their timestamps; those still waiting are tried again later, less often. Returns those
+    applied."""
+    async with pool.acquire() as conn, conn.transaction():
+        waiting = await statements_store.due(conn, list(RETRIED), limit)
+        return await _retry(conn, waiting)
+
+
+async def _retry(conn, waiting: list[dict]) -> int:
     waiting.sort(key=lambda w: _moment(w["statement"].get("timestamp")))
     applied = 0
     for centre_id in dict.fromkeys(w["centre_id"] for w in waiting):
@@ -93,6 +115,7 @@ async def retry_for(conn, application_ids: list) -> int:
         outcomes = await _outcomes(conn, principal, [w["statement"] for w in mine])
         rows = [(w["statement_id"], *outcomes[k]) for k, w in enumerate(mine)]
         await statements_store.set_outcomes(conn, rows)
+        await statements_store.postpone(conn, [row[0] for row in rows if row[1] == "attention"])
         applied += sum(status == "applied" for _, status, *_ in rows)
     return applied
 
@@ -112,6 +135,12 @@ async def map_accounts(pool, principal: auth.Principal, items: list[dict]) -> di
         rows = [(w["statement_id"], *outcomes[k]) for k, w in enumerate(waiting)]
         await statements_store.set_outcomes(conn, rows)
     return {"mapped": len(pairs), "applied": sum(status == "applied" for _, status, *_ in rows)}
+
+
+def _account(statement: dict) -> str | None:
+    actor = statement.get("actor")
+    account = actor.get("account") if isinstance(actor, dict) else None
+    return str(account["name"]) if isinstance(account, dict) and account.get("name") else None
 
 
 def _moment(timestamp) -> datetime:

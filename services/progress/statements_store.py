@@ -56,6 +56,19 @@ SELECT statement_id, centre_id, statement FROM xapi_statements
 WHERE status = 'attention' AND (statement #>> '{actor,account,name}') = ANY($1::text[])
 ORDER BY stored_at, statement_id FOR UPDATE
 """
+# The waiting statements whose turn to be tried again has come (never tried first, then the longest
+# due), of these reasons; SKIP LOCKED leaves those a request is trying now.
+DUE = """
+SELECT statement_id, centre_id, statement, code, attempts FROM xapi_statements
+WHERE status = 'attention' AND code = ANY($1::text[]) AND (retry_at IS NULL OR retry_at <= now())
+ORDER BY retry_at NULLS FIRST, stored_at, statement_id LIMIT $2 FOR UPDATE SKIP LOCKED
+"""
+# Tried and still waiting: next time after 2^attempts minutes, at most a day.
+POSTPONE = """
+UPDATE xapi_statements SET attempts = attempts + 1,
+       retry_at = now() + least(interval '1 minute' * power(2, least(attempts, 11)), interval '1 day')
+WHERE statement_id = ANY($1::uuid[])
+"""
 SET_OUTCOMES = """
 UPDATE xapi_statements x SET status = u.status, code = u.code, reason = u.reason, event_id = u.event_id
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[]) AS u(statement_id, status, code, reason,
@@ -102,6 +115,16 @@ async def attention(conn, centre_id, limit: int) -> list[dict]:
 async def waiting_for(conn, account_names: list[str]) -> list[dict]:
     """The statements waiting whose actor's account names one of these (application ids), locked."""
     return [dict(r) for r in await conn.fetch(WAITING_FOR, account_names)]
+
+
+async def due(conn, codes: list[str], limit: int) -> list[dict]:
+    """The waiting statements to try again now, locked (see DUE)."""
+    return [dict(r) for r in await conn.fetch(DUE, codes, limit)]
+
+
+async def postpone(conn, statement_ids: list) -> None:
+    if statement_ids:
+        await conn.execute(POSTPONE, statement_ids)
 
 
 async def set_outcomes(conn, rows: list[tuple]) -> None:

@@ -379,6 +379,51 @@ async def test_statements_sent_before_the_admission_are_applied_when_it_comes(ap
     assert view["attendance_hours"] == 3.0 and after == []
 
 
+async def test_statements_waiting_for_an_earlier_fact_are_applied_when_it_comes_however_it_comes(dsn, kafka):
+    """Issue 16: an attendance sent before the start waits (the learner has not started); the start
+    sent later by the LMS applies it at once, one posted by the centre (a spreadsheet, the API) in
+    the background; one that never fits is tried less and less often."""
+    app = create_app(ProgressSettings(database_url=dsn, kafka_bootstrap_servers=kafka, relay_idle_seconds=0.02,
+                                      consumer_batch_timeout_ms=50, xapi_retry_seconds=0.2))
+    async with running(app) as client:
+        (one, programme), (two, programme_two) = await admitted(client, kafka), await admitted(client, kafka)
+        first, second = uuid.uuid5(one, str(programme)), uuid.uuid5(two, str(programme_two))
+        early = statement(first, programme, ADL + "attended", "2020-03-03T12:00:00+01:00",
+                          result={"duration": "PT3H"})
+        waited = (await client.post("/xapi/statements", json=[early], headers=XAPI)).status_code
+        waiting = [w["code"] for w in (await client.get("/xapi/attention", headers=XAPI)).json()["items"]]
+        start = statement(first, programme, ADL + "initialized", "2020-03-02T09:00:00+01:00", about_programme=True)
+        await client.post("/xapi/statements", json=[start], headers=XAPI)
+        at_once = (await client.get(f"/enrolments/{first}")).json()  # no waiting for the background
+
+        other = statement(second, programme_two, ADL + "attended", "2020-03-03T12:00:00+01:00",
+                          result={"duration": "PT2H"})
+        never = statement(second, uuid.uuid4(), ADL + "attended", "2020-03-03T12:00:00+01:00",
+                          result={"duration": "PT1H"})  # a programme no one knows: waits for good
+        await client.post("/xapi/statements", json=[other, never], headers=XAPI)
+        posted = await client.post("/facts", json={"application_id": str(second), "programme_id": str(programme_two),
+                                                   "type": "started", "occurred_at": "2020-03-02T09:00:00+01:00"})
+
+        async def applied_later():
+            view = (await client.get(f"/enrolments/{second}")).json()
+            return view["attendance_hours"] == 2.0 and view
+        later = await eventually(applied_later, timeout=20)
+        left = (await client.get("/xapi/attention", headers=XAPI)).json()["items"]
+        await asyncio.sleep(1.0)
+    conn = await asyncpg.connect(dsn)
+    try:
+        tries = await conn.fetchrow("SELECT attempts, retry_at > now() + interval '30 seconds' AS later "
+                                    "FROM xapi_statements WHERE statement_id = $1", uuid.UUID(never["id"]))
+    finally:
+        await conn.close()
+    assert waited == 200 and len(waiting) == 1 and waiting[0] in ("invalid_transition", "out_of_order")
+    assert at_once["state"] == "started" and at_once["attendance_hours"] == 3.0
+    assert posted.status_code == 201 and later["state"] == "started"
+    assert [w["statement_id"] for w in left] == [never["id"]]
+    # Tried once a few tenths of a second after it came, then not before a minute, two, four...
+    assert tries["attempts"] == 1 and tries["later"], dict(tries)
+
+
 async def test_a_centre_maps_its_lms_accounts_and_their_statements_become_facts(app, kafka, dsn):
     """Issue 16: an LMS need not know Parcours ids; an e-mail address is matched by its SHA-1, never kept."""
     async with running(app) as client:
