@@ -43,8 +43,6 @@ REASONS = {
             "is the same agent under its SHA-1 identifier, not the address sent",
     "attachment data": "attachment data is not kept (attachments by fileUrl only): a request sending some is "
                        "refused 400, so the statements these tests read back were never stored",
-    "HEAD": "HEAD /xapi/statements needs (\"HEAD\", \"/xapi/statements\") in the access policy "
-            "(services/progress/access.py); the door then answers it as GET without the body",
     "not offered": "the Activities, Agents, State and profile resources are not offered (see the groups out "
                    "of scope)",
     "no version": "a request without X-Experience-API-Version is answered in the latest version spoken, "
@@ -64,8 +62,6 @@ KNOWN_FAILURES = (
     ("XAPI-00167", "attachment data"), ("XAPI-00161", "attachment data"),
     ('XAPI-00164) > should return StatementResult with statements as array using GET with "attachments"',
      "attachment data"),
-    ("should succeed HEAD statements with no body", "HEAD"),
-    ("An LRS accepts HEAD requests without Content-Length headers", "HEAD"),
     ("should succeed HEAD activities", "not offered"), ("should succeed HEAD agents", "not offered"),
     ("using Activities Endpoint", "not offered"), ("using Activities Profile Endpoint", "not offered"),
     ("using Activities State Endpoint", "not offered"), ("using Agents Endpoint", "not offered"),
