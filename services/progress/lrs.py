@@ -456,7 +456,7 @@ def kept(statement: dict, statement_id: str, stored: datetime, authority: dict) 
 
 
 def normalised(statement: dict) -> dict:
-    out = _hashed(json.loads(json.dumps(statement)))
+    out = _hashed(statement)  # a copy: _hashed rebuilds every object and array, the caller's stays as sent
     for part in (out, out.get("object")):
         if not isinstance(part, dict):
             continue

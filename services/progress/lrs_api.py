@@ -30,6 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from pydantic_core import from_json
 
 from services.progress import access, lrs, statements, statements_store
 from services.progress.responses import AboutOut, AccountsOut, AttentionPage, StatementIds, StatementResult
@@ -148,13 +149,9 @@ async def _statements_of(request: Request) -> Any:
     elif kind.strip().lower() != "application/json":
         raise BodyUnreadable("statements come as application/json (or multipart/mixed)")
     try:
-        return json.loads(body, parse_constant=_no_constant)
+        return from_json(body, allow_inf_nan=False)  # NaN and Infinity are no JSON
     except (ValueError, UnicodeDecodeError):
         raise BodyUnreadable("the request body is not valid JSON (check its syntax and that it is UTF-8)") from None
-
-
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
 
 
 def _first_part(body: bytes, params: str) -> bytes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable
@@ -10,6 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 import asyncpg
+from pydantic_core import from_json, to_json
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,15 @@ MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 MIGRATIONS_LOCK = 7_310_001
 
 
+def _json_text(value) -> str:
+    return to_json(value).decode()
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    # pydantic-core's JSON (Rust) rather than the standard library's: a batch of 1,000 xAPI
+    # statements is 1,000 documents written and as many read back.
+    await conn.set_type_codec("jsonb", encoder=_json_text, decoder=from_json, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=_json_text, decoder=from_json, schema="pg_catalog")
 
 
 # PostgreSQL's default random_page_cost (4) prices an index lookup as a read from a spinning disk:
