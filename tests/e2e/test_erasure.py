@@ -144,7 +144,7 @@ def test_security_4_no_personal_data_leaves_intake_and_erasure_reaches_every_cop
         after = {y: http.get(f"{outcomes}/key-figures", params={"year": y}).json()["counts"] for y in (2020, 2021)}
         assert after == before
         page = http.get(f"{outcomes}/staff/followups/{followup}").text
-        assert "No contact details for this follow-up" in page
+        assert "Pas de coordonnées pour ce suivi" in page  # French first (issue 18)
 
         # Every table of every service, and every topic once the outboxes are published again.
         resync = run(["resync", "--since", "2000-01-01T00:00:00Z", "--state-dir", str(state)], up.env())
