@@ -24,7 +24,7 @@ from shared.contracts.labels import N_
 from shared.plumbing import auth
 from shared.plumbing.pages import templates as page_templates
 from shared.plumbing.pages import words_of
-from shared.plumbing.signin import SignIn, csrf_ok, message
+from shared.plumbing.signin import csrf_ok, for_centres, message
 
 CENTRES = ("centre",)
 POLICY: auth.Policy = {
@@ -32,9 +32,7 @@ POLICY: auth.Policy = {
     ("POST", "/centre/logout"): auth.PUBLIC,
     ("GET", "/centre"): CENTRES, ("POST", "/centre/decisions"): CENTRES,
 }
-SIGN_IN = SignIn(cookie="parcours_centre_intake", homes={"centre": "/centre"}, login_path="/centre/login",
-                 title=N_("Parcours · training centre"),
-                 other_role=N_("This key does not open these pages: they are for training centres."))
+SIGN_IN = for_centres("parcours_centre_intake", "/centre")
 router = APIRouter(prefix="/centre", include_in_schema=False,
                    dependencies=[Depends(SIGN_IN.session), Depends(auth.guard(POLICY))])
 templates = page_templates("services.intake", SIGN_IN.context)

@@ -10,20 +10,17 @@ from fastapi.responses import HTMLResponse
 
 from services.outcomes import report_files, service
 from services.outcomes.dashboard import FIRST_YEAR, PUBLISHED_THRESHOLD
-from shared.contracts.labels import N_
 from shared.plumbing import auth
 from shared.plumbing.pages import templates as page_templates
 from shared.plumbing.pages import words_of
-from shared.plumbing.signin import SignIn
+from shared.plumbing.signin import for_centres
 
 CENTRES = ("centre",)
 POLICY: auth.Policy = {
     ("GET", "/centre/figures/login"): auth.PUBLIC, ("POST", "/centre/figures/login"): auth.PUBLIC,
     ("POST", "/centre/figures/logout"): auth.PUBLIC, ("GET", "/centre/figures"): CENTRES,
 }
-SIGN_IN = SignIn(cookie="parcours_centre_outcomes", homes={"centre": "/centre/figures"},
-                 login_path="/centre/figures/login", title=N_("Parcours · training centre"),
-                 other_role=N_("This key does not open these pages: they are for training centres."))
+SIGN_IN = for_centres("parcours_centre_outcomes", "/centre/figures")
 router = APIRouter(prefix="/centre/figures", include_in_schema=False,
                    dependencies=[Depends(SIGN_IN.session), Depends(auth.guard(POLICY))])
 templates = page_templates("services.outcomes", SIGN_IN.context)

@@ -17,7 +17,7 @@ from shared.contracts.labels import N_
 from shared.plumbing import auth
 from shared.plumbing.pages import templates as page_templates
 from shared.plumbing.pages import words_of
-from shared.plumbing.signin import SignIn, csrf_ok, message
+from shared.plumbing.signin import csrf_ok, for_centres, message
 
 CENTRES = ("centre",)
 POLICY: auth.Policy = {
@@ -26,9 +26,7 @@ POLICY: auth.Policy = {
     ("GET", "/centre/progress"): CENTRES, ("POST", "/centre/progress/csv"): CENTRES,
     ("GET", "/centre/progress/template"): CENTRES,
 }
-SIGN_IN = SignIn(cookie="parcours_centre_progress", homes={"centre": "/centre/progress"},
-                 login_path="/centre/progress/login", title=N_("Parcours · training centre"),
-                 other_role=N_("This key does not open these pages: they are for training centres."))
+SIGN_IN = for_centres("parcours_centre_progress", "/centre/progress")
 router = APIRouter(prefix="/centre/progress", include_in_schema=False,
                    dependencies=[Depends(SIGN_IN.session), Depends(auth.guard(POLICY))])
 templates = page_templates("services.progress", SIGN_IN.context)

@@ -123,6 +123,13 @@ class SignIn:
         return response
 
 
+def for_centres(cookie: str, home: str) -> SignIn:
+    """The sign-in of a centre's pages in one service (its space spans intake, progress, outcomes)."""
+    return SignIn(cookie=cookie, homes={"centre": home}, login_path=f"{home}/login",
+                  title=N_("Parcours · training centre"),
+                  other_role=N_("This key does not open these pages: they are for training centres."))
+
+
 def csrf_ok(request: Request, sent) -> bool:
     """A form of a signed-in person must carry her session's token (a form posted from another site
     with her cookie does not); a tool with a key in a header has no session and needs none."""

@@ -3,6 +3,7 @@ filters, what refers to a match, voided statements, paging and order, the forms 
 headers, a centre's statements its own; and what is refused with 400 keeps nothing. Against a
 real PostgreSQL and a real Kafka-protocol broker, with centre keys."""
 
+# ruff: noqa: F811 -- `stack` is xapi_setup's fixture, imported and then named by the tests.
 from __future__ import annotations
 
 import hashlib
@@ -12,10 +13,9 @@ import uuid
 import asyncpg
 import pytest
 
-from services.progress.app import create_app
-from services.progress.config import ProgressSettings
 from tests.integration.helpers import running
 from tests.integration.test_access import make_keys
+from tests.integration.xapi_setup import stack  # noqa: F401
 
 pytestmark = pytest.mark.integration
 ADL = "http://adlnet.gov/expapi/verbs/"
@@ -24,14 +24,6 @@ ANNE = {"objectType": "Agent", "account": {"homePage": "https://lms.example", "n
 BOB = {"objectType": "Agent", "name": "Bob", "mbox": "mailto:bob@example.org"}
 CLEO = {"objectType": "Agent", "openid": "https://id.example/cleo"}
 SQL, WEB, CSS = "https://lms.example/sql", "https://lms.example/web", "https://lms.example/css"
-
-
-@pytest.fixture
-def stack(new_database, kafka, monkeypatch):
-    monkeypatch.setenv("PARCOURS_AUTH_REQUIRED", "true")
-    dsn = new_database("services.progress")
-    return create_app(ProgressSettings(database_url=dsn, kafka_bootstrap_servers=kafka, auth_required=True,
-                                       consumer_batch_timeout_ms=50)), dsn
 
 
 def said(actor: dict, verb: str, target: dict, **extra) -> dict:

@@ -122,4 +122,7 @@ LOST_TOPICS = (
 async def test_r9_broker_loss_is_recoverable(stack):
     ledger = Ledger("R9", f"broker loss recoverable (broker stopped {DOWN:.0f} s and restarted empty; "
                           "parcours resync)", "facts")
-    await broker_loss(stack, ledger, wait=10)
+    # R9 asks for reconnection without restart and exact counts, not a time: after the broker comes
+    # back empty, a consumer group finds its coordinator again and catches up a backlog (seen: 1,509
+    # training events to intake still on their way after 10 s, on a CI machine busy with the suite).
+    await broker_loss(stack, ledger, wait=30)
