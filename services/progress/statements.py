@@ -107,6 +107,8 @@ async def retry_due(pool, limit: int = 500) -> int:
 
 
 async def _retry(conn, waiting: list[dict]) -> int:
+    """Try these waiting statements again, in the order of their timestamps, each as its centre's key
+    would; those still waiting are postponed (DUE). Returns those applied."""
     waiting.sort(key=lambda w: _moment(w["statement"].get("timestamp")))
     applied = 0
     for centre_id in dict.fromkeys(w["centre_id"] for w in waiting):
@@ -129,12 +131,8 @@ async def map_accounts(pool, principal: auth.Principal, items: list[dict]) -> di
         raise BadStatement(f"items[{missing[0]}].actor: an account (homePage and name), an mbox or an mbox_sha1sum")
     async with pool.acquire() as conn, conn.transaction():
         await statements_store.map_accounts(conn, principal.centre_id, pairs)
-        waiting = await statements_store.waiting_of_centre(conn, principal.centre_id)
-        waiting.sort(key=lambda w: _moment(w["statement"].get("timestamp")))
-        outcomes = await _outcomes(conn, principal, [w["statement"] for w in waiting])
-        rows = [(w["statement_id"], *outcomes[k]) for k, w in enumerate(waiting)]
-        await statements_store.set_outcomes(conn, rows)
-    return {"mapped": len(pairs), "applied": sum(status == "applied" for _, status, *_ in rows)}
+        applied = await _retry(conn, await statements_store.waiting_of_centre(conn, principal.centre_id))
+    return {"mapped": len(pairs), "applied": applied}
 
 
 def _account(statement: dict) -> str | None:
