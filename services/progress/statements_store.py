@@ -3,6 +3,9 @@ reads and writes jsonb as Python values (shared.plumbing.db)."""
 
 from __future__ import annotations
 
+from shared.plumbing.db import insert_rows
+
+COLUMNS = ["statement_id", "centre_id", "statement", "stored_at", "verb", "status", "code", "reason", "event_id"]
 INSERT = """
 INSERT INTO xapi_statements (statement_id, centre_id, statement, stored_at, verb, status, code, reason, event_id)
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[], $4::timestamptz[], $5::text[], $6::text[], $7::text[],
@@ -79,8 +82,7 @@ WHERE x.statement_id = u.statement_id
 
 async def insert(conn, rows: list[tuple]) -> None:
     """Rows of (statement_id, centre_id, statement dict, stored_at, verb, status, code, reason, event_id)."""
-    if rows:
-        await conn.execute(INSERT, *[list(c) for c in zip(*rows, strict=True)])
+    await insert_rows(conn, "xapi_statements", COLUMNS, rows, INSERT)
 
 
 async def existing(conn, ids: list) -> dict:

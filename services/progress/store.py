@@ -8,6 +8,7 @@ from uuid import UUID
 
 from services.progress.domain import Enrolment, Fact
 from shared.contracts import legacy_enrolment_id
+from shared.plumbing.db import insert_rows
 
 UPSERT_PROGRAMME = """
 INSERT INTO programmes (programme_id, centre_id, duration_months, start_date) VALUES ($1, $2, $3, $4)
@@ -58,6 +59,8 @@ FROM facts WHERE event_id = $1
 """
 GET_FACT_FOR_UPDATE = GET_FACT + " FOR UPDATE"
 FACT_HASHES = "SELECT event_id, body_hash, enrolment_id FROM facts WHERE event_id = ANY($1::uuid[])"
+FACT_COLUMNS = ["event_id", "enrolment_id", "learner_id", "programme_id", "fact_type", "occurred_at", "data",
+                "body_hash"]
 INSERT_FACTS = """
 INSERT INTO facts (event_id, enrolment_id, learner_id, programme_id, fact_type, occurred_at, data, body_hash)
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[], $7::jsonb[],
@@ -221,8 +224,7 @@ async def fact_hashes(conn, event_ids: list) -> dict:
 async def insert_facts(conn, rows: list[tuple]) -> None:
     """Rows of (event_id, enrolment_id, learner_id, programme_id, fact_type, occurred_at, data, body_hash), in
     arrival order."""
-    if rows:
-        await conn.execute(INSERT_FACTS, *(list(c) for c in zip(*rows, strict=True)))
+    await insert_rows(conn, "facts", FACT_COLUMNS, rows, INSERT_FACTS)
 
 
 async def centres_of_programmes(conn, programme_ids: list) -> dict:
