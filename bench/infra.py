@@ -40,7 +40,7 @@ class ServiceProcess:
     """`python -m services.<name>` with its database, port and broker given by environment variables."""
 
     def __init__(self, name: str, dsn: str, bootstrap: str, port: int, log_path: Path,
-                 extra_env: dict | None = None) -> None:
+                 extra_env: dict | None = None, module: str | None = None) -> None:
         self.name = name
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
@@ -56,7 +56,7 @@ class ServiceProcess:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", f"services.{name}"], env=env, stdout=out, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", module or f"services.{name}"], env=env, stdout=out, stderr=subprocess.STDOUT,
                 cwd=REPO, start_new_session=True,
             )
 
@@ -181,14 +181,15 @@ class Infra:
     # --- services ------------------------------------------------------------------------
 
     def start_service(self, name: str, dsn: str, bootstrap: str, extra_env: dict | None = None,
-                      tag: str = "") -> ServiceProcess:
+                      tag: str = "", module: str | None = None) -> ServiceProcess:
+        """A service's process (or, with `module`, another program run as one: a raw ceiling)."""
         if self.gc_log:  # bench/gcprobe/sitecustomize.py logs the service's long garbage collections
             (self.root / "gc").mkdir(exist_ok=True)
             extra_env = {"PYTHONPATH": os.pathsep.join([str(Path(__file__).parent / "gcprobe"), str(REPO)]),
                          "BENCH_GC_LOG": str(self.root / "gc"), **(extra_env or {})}
         self._service_count += 1
         log_path = self.logs / f"{self._service_count:02d}-{name}{tag}.log"
-        service = ServiceProcess(name, dsn, bootstrap, free_port(), log_path, extra_env)
+        service = ServiceProcess(name, dsn, bootstrap, free_port(), log_path, extra_env, module)
         self.services.append(service)
         return service
 

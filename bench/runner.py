@@ -44,7 +44,7 @@ class Sizes:
 
 QUICK = Sizes(consume_events=10_000, outbox_events=20_000, http_learners=2_000, http_workers=2,
               http_batch_seconds=4, http_single_seconds=5, http_max_seconds=3, xapi_learners=200, xapi_history=100,
-              xapi_batches=3, e2e_seconds=5, e2e_light_seconds=3,
+              xapi_batches=10, e2e_seconds=5, e2e_light_seconds=3,
               kafka_messages=20, scale_events=10_000, year_scale=0.02, year_budget=120, idle_seconds=20,
               total_budget=270,
               quiet_wait=3)

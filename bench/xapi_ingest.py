@@ -10,6 +10,9 @@ day). Then, back to back from one client, as an LMS sends them:
   history for each statement, so that the rate fell as the history grew.
 
 Statements/s accepted; the late one is also compared with the in-order one of the same run.
+Before them, the same client sends as many batches to the raw ceiling (bench.xapi_ceiling: the
+statements, their facts and their events written with COPY, nothing else), on a fresh database of
+the same PostgreSQL: xapi.ceiling, what this machine can do for these writes at all.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 from bench.http_ingest import admit
 from bench.httpload import Client
-from bench.infra import Infra, api_key_headers, log
+from bench.infra import CpuMeter, Infra, api_key_headers, log
 from bench.results import Result, failed
 
 TARGET = 10_000.0  # statements/s
@@ -50,18 +53,45 @@ async def _post(client: Client, path: str, body):
     return json.loads(data)
 
 
-async def _rate(client: Client, batches: list[list[dict]]) -> tuple[float, int]:
-    """Statements/s stored (the LRS answers their ids), each of them applied as a fact (checked after)."""
+async def _rate(infra: Infra, client: Client, batches: list[list[dict]]) -> tuple[float, int, dict]:
+    """Statements/s stored (the LRS answers their ids), each of them applied as a fact (checked after),
+    and the CPU milliseconds each part of the stack spent per 1,000 (steadier than the rate between
+    days on a shared machine)."""
+    meter = CpuMeter(infra)
+    meter.start()
     stored, started = 0, time.monotonic()
     for batch in batches:
         stored += len(await _post(client, "/xapi/statements", batch))
-    return stored / (time.monotonic() - started), stored
+    seconds = time.monotonic() - started
+    cores = meter.stop()
+    cpu = {f"{part}_cpu_ms_per_1000": round(cores[f"{part}_cores"] * cores["interval_seconds"] * 1e6 / stored, 1)
+           for part in ("services", "postgres", "harness")}
+    return stored / seconds, stored, cpu
+
+
+async def _ceiling(infra: Infra, batches: int) -> float:
+    """Statements/s of the raw ceiling, over twice `batches` batches of 1,000 (the LRS's two phases)."""
+    dsn = await infra.new_database("bench_xapi_ceiling", "services.progress")
+    ceiling = infra.start_service("progress", dsn, infra.bootstrap, tag="-ceiling", module="bench.xapi_ceiling")
+    await ceiling.wait_ready()
+    client = Client(ceiling.url, 4)
+    try:
+        at = START + timedelta(days=1)
+        rate, _, cpu = await _rate(infra, client, [[_statement(uuid.uuid4(), uuid.uuid4(), at + timedelta(seconds=i))
+                                                    for i in range(1000)] for _ in range(2 * batches)])
+    finally:
+        await client.close()
+        infra.stop_services()
+    await infra.drop_database(dsn)
+    return rate, cpu
 
 
 async def measure(infra: Infra, learners: int, history: int, batches: int, timeout: float) -> list[Result]:
     try:
         rng = random.Random("xapi")
         infra.bootstrap = await infra.new_broker()
+        ceiling, ceiling_cpu = await _ceiling(infra, batches)
+        log(f"  raw ceiling (the same writes with COPY, nothing else): {ceiling:.0f} statements/s")
         dsn = await infra.new_database("bench_progress_xapi", "services.progress")
         headers = await api_key_headers([dsn])
         svc = infra.start_service("progress", dsn, infra.bootstrap)
@@ -85,8 +115,9 @@ async def measure(infra: Infra, learners: int, history: int, batches: int, timeo
                 return [[_statement(*apps[(b * 1000 + i) % len(apps)], moment + timedelta(minutes=b))
                          for i in range(1000)] for b in range(batches)]
 
-            in_order, n_order = await _rate(client, batches_at(after))
-            late, n_late = await _rate(client, batches_at(middle))
+            with infra.profiling("xapi"):
+                in_order, n_order, order_cpu = await _rate(infra, client, batches_at(after))
+                late, n_late, late_cpu = await _rate(infra, client, batches_at(middle))
             status, body = await client.request("GET", "/xapi/attention?limit=1")
             if status != 200 or json.loads(body)["items"]:
                 raise RuntimeError(f"statements wait for attention instead of becoming facts: {body[:300]!r}")
@@ -94,18 +125,24 @@ async def measure(infra: Infra, learners: int, history: int, batches: int, timeo
             await client.close()
             infra.stop_services()
         await infra.drop_database(dsn)
-        log(f"  xapi: in order {in_order:.0f}/s, late {late:.0f}/s")
+        log(f"  xapi: in order {in_order:.0f}/s, late {late:.0f}/s; CPU ms per 1,000: ceiling {ceiling_cpu}, "
+            f"in order {order_cpu}, late {late_cpu}")
         details = {"learners": learners, "history_per_enrolment": history, "batches": batches, "batch_items": 1000}
         return [
-            Result("xapi.batch", in_order, "statements/s", target=TARGET, details={**details, "accepted": n_order}),
+            Result("xapi.ceiling", ceiling, "statements/s",
+                   details={**details, **ceiling_cpu, "lrs_over_ceiling": in_order / ceiling},
+                   note="raw: the same client, statements, facts and events written with COPY, nothing else"),
+            Result("xapi.batch", in_order, "statements/s", target=TARGET, baseline=ceiling,
+                   baseline_name="xapi.ceiling", details={**details, **order_cpu, "accepted": n_order}),
             Result("xapi.batch_late", late, "statements/s", target=1 / LATE_COST, compare="ratio",
                    baseline=in_order, baseline_name="xapi.batch",
-                   details={**details, "accepted": n_late, "statements_per_second": late,
+                   details={**details, **late_cpu, "accepted": n_late, "statements_per_second": late,
                             "absolute_target": TARGET}),
         ]
     except Exception as exc:  # noqa: BLE001
         log(f"  xapi failed: {type(exc).__name__}: {exc}")
         infra.stop_services()
-        return [failed("xapi.batch", "statements/s", f"{type(exc).__name__}: {exc}", TARGET, ">="),
+        return [failed("xapi.ceiling", "statements/s", f"{type(exc).__name__}: {exc}"),
+                failed("xapi.batch", "statements/s", f"{type(exc).__name__}: {exc}", TARGET, ">="),
                 failed("xapi.batch_late", "statements/s", f"{type(exc).__name__}: {exc}", 1 / LATE_COST, ">=",
                        compare="ratio", baseline_name="xapi.batch")]
