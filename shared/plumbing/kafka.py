@@ -52,7 +52,7 @@ def client_options(bootstrap_servers: str, security: BaseSecurity | None = None)
 class KeyedPartitioner:
     """Kafka's default partitioning (murmur2 of the key, as the Java client and aiokafka do), each
     key's hash computed once: aiokafka's murmur2 is pure Python, and a relay sends the events of
-    the same few hundred learners over and over (a fifth of its time went to hashing them)."""
+    the same few hundred learners over and over (a third of its time went to hashing them)."""
 
     MAX_KEYS = 100_000  # then the cache starts again: a bound on memory, not a policy
 
