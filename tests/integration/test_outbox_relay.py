@@ -99,3 +99,41 @@ async def test_a_committed_row_wakes_the_relay_without_waiting_for_its_poll(dsn,
         await asyncio.gather(running, return_exceptions=True)
         await producer.stop()
         await pool.close()
+
+
+async def test_a_batch_queued_by_copy_and_a_few_rows_by_insert_leave_alike_in_order_with_their_headers(dsn, kafka):
+    """From 50 rows the outbox is written with COPY, below with one INSERT: both keep the rows'
+    order, their headers (given as pairs or as their JSON) and Kafka's partitioning by key."""
+    import json
+
+    from aiokafka.partitioner import DefaultPartitioner
+
+    keys = [uuid.uuid4().hex.encode() for _ in range(3)]
+    batch = [(TOPIC, keys[n % 3], f"batch {n}".encode(), [["n", str(n)]] if n % 2 else json.dumps([["n", str(n)]]),
+              uuid.uuid4(), "test") for n in range(60)]
+    few = [(TOPIC, keys[0], f"few {n}".encode(), [["n", f"few {n}"]], None, "test") for n in range(3)]
+    pool = await create_pool(dsn, 2)
+    producer = make_producer(kafka)
+    await producer.start()
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await add_rows(conn, batch)
+        async with pool.acquire() as conn, conn.transaction():
+            await add_rows(conn, few)
+        relay = OutboxRelay(pool, producer, PlumbingMetrics(CollectorRegistry()))
+        assert await relay.relay_once() == 63
+
+        on_topic = [r for r in await read_topic(kafka, TOPIC) if r.key in keys]
+        for k, key in enumerate(keys):
+            mine = [r for r in on_topic if r.key == key]
+            expected = [f"batch {n}".encode() for n in range(k, 60, 3)] + ([f"few {n}".encode() for n in range(3)]
+                                                                          if k == 0 else [])
+            assert [r.value for r in mine] == expected
+            partitions = sorted(producer._metadata.partitions_for_topic(TOPIC))
+            assert {r.partition for r in mine} == {DefaultPartitioner()(key, partitions, partitions)}
+        headers = {r.value: dict(r.headers) for r in on_topic}
+        assert headers[b"batch 7"]["n"] == b"7" and headers[b"batch 8"]["n"] == b"8"
+        assert headers[b"few 2"]["n"] == b"few 2"
+    finally:
+        await producer.stop()
+        await pool.close()
