@@ -58,13 +58,15 @@ COPY_FROM = 50
 
 
 async def insert_rows(conn: asyncpg.Connection, table: str, columns: list[str], rows: list[tuple],
-                      insert: str) -> None:
+                      insert: str, as_parameters: Callable[[list[list]], list[list]] | None = None) -> None:
     """Rows (tuples in `columns`' order) into `table`, in their order: with COPY for a batch, else with
-    `insert`, which takes one array parameter per column."""
+    `insert`, which takes one array parameter per column (`as_parameters` turns the columns into
+    them where a column cannot travel as an array as it is)."""
     if len(rows) >= COPY_FROM:
         await conn.copy_records_to_table(table, records=rows, columns=columns)
     elif rows:
-        await conn.execute(insert, *[list(c) for c in zip(*rows, strict=True)])
+        arrays = [list(c) for c in zip(*rows, strict=True)]
+        await conn.execute(insert, *(as_parameters(arrays) if as_parameters else arrays))
 
 
 # PostgreSQL's default random_page_cost (4) prices an index lookup as a read from a spinning disk:

@@ -11,11 +11,10 @@ from datetime import datetime
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
-from pydantic_core import from_json
 
 from shared.contracts import Envelope, encode_event, topic_for
 from shared.contracts.codec import event_headers
-from shared.plumbing.db import COPY_FROM, TRANSIENT_DB_ERRORS, insert_rows
+from shared.plumbing.db import TRANSIENT_DB_ERRORS, insert_rows
 from shared.plumbing.metrics import PlumbingMetrics
 from shared.plumbing.pacing import Pace
 
@@ -57,19 +56,20 @@ async def add_events(conn: asyncpg.Connection, events: Iterable[Envelope]) -> in
 
 
 async def add_rows(conn: asyncpg.Connection, rows: list[tuple]) -> None:
-    """Queue raw rows (topic, key, value, headers as [[name, value]...] or their JSON, event_id, event_type)."""
-    if len(rows) >= COPY_FROM:
-        rows = [(*row[:3], from_json(row[3]) if isinstance(row[3], str) else row[3], *row[4:]) for row in rows]
-    else:
-        # Headers travel as JSON text to the INSERT: a list of pairs inside an array parameter
-        # would be read as a multi-dimensional array.
-        rows = [(*row[:3], row[3] if isinstance(row[3], str) else json.dumps(row[3]), *row[4:]) for row in rows]
-    await insert_rows(conn, "outbox", COLUMNS, rows, INSERT_ROWS)
+    """Queue raw rows (topic, key, value, headers as [[name, value]...], event_id, event_type)."""
+    await insert_rows(conn, "outbox", COLUMNS, rows, INSERT_ROWS, _headers_as_text)
     # A pooled connection (shared.plumbing.db.Connection) wakes the relay when it is released,
     # after the commit; others leave the rows to the relay's next poll.
     note = getattr(conn, "note_outbox_rows", None)
     if note is not None:
         note()
+
+
+def _headers_as_text(columns: list[list]) -> list[list]:
+    # Headers travel as JSON text to the INSERT: a list of pairs inside an array parameter would
+    # be read as a multi-dimensional array.
+    columns[3] = [json.dumps(h) for h in columns[3]]
+    return columns
 
 
 _HEADERS: dict[tuple[str, int], list[list[str]]] = {}
